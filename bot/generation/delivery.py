@@ -1,0 +1,186 @@
+"""The Telegram side of a job: acknowledgement, the photo, notices."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiogram import Bot, html
+from aiogram.enums import ChatAction
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramEntityTooLarge,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
+from aiogram.types import BufferedInputFile, ReplyParameters
+
+from bot import texts
+from bot.prompt import DrawOptions
+from bot.telegram_retry import flood_wait_at_most
+from storage.models import Job
+
+log = logging.getLogger(__name__)
+
+CAPTION_LIMIT = 1024
+ACK_MAX_FLOOD_WAIT = 2.0  # an acknowledgement later than this is no longer worth a message
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered:
+    confirmed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Undeliverable:
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    seconds: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMoved:
+    new_chat_id: int
+
+
+DeliveryResult = Delivered | Undeliverable | RetryLater | ChatMoved
+
+
+def utf16_len(value: str) -> int:
+    return len(value.encode("utf-16-le")) // 2
+
+
+def cut_utf16(value: str, limit: int) -> str:
+    """`value` cut to `limit` UTF-16 units (Telegram's measure), with an ellipsis if cut."""
+    if utf16_len(value) <= limit:
+        return value
+    kept = value
+    while utf16_len(kept) > limit - 1:
+        kept = kept[: max(0, len(kept) - max(1, (utf16_len(kept) - limit + 1) // 2))]
+    return kept.rstrip() + "…"
+
+
+def build_caption(job: Job) -> str:
+    """HTML caption: the escaped prompt, then the options that reproduce the image."""
+    options = DrawOptions.from_json(job.options)
+    details = []
+    if options.aspect:
+        details.append(f"--ar {options.aspect[0]}:{options.aspect[1]}")
+    if options.seed is not None:
+        details.append(f"--seed {options.seed}")
+    footer = "\n\n" + " ".join(details) if details else ""
+    prompt = cut_utf16(job.prompt, CAPTION_LIMIT - utf16_len(footer))
+    if not details:
+        return html.quote(prompt)
+    return f"{html.quote(prompt)}\n\n<code>{html.quote(' '.join(details))}</code>"
+
+
+def _reply_to(job: Job) -> ReplyParameters:
+    return ReplyParameters(message_id=job.message_id, allow_sending_without_reply=True)
+
+
+class Delivery:
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def acknowledge(self, job: Job) -> int | None:
+        """A status message right away; a chat action instead if the chat is flood-limited."""
+        try:
+            with flood_wait_at_most(ACK_MAX_FLOOD_WAIT):
+                message = await self.bot.send_message(
+                    job.chat_id, texts.text(job.language, "working"),
+                    message_thread_id=job.thread_id, reply_parameters=_reply_to(job),
+                )
+            return message.message_id
+        except TelegramRetryAfter:
+            await self.chat_action(job)
+        except TelegramAPIError as error:
+            log.info("job %s: no acknowledgement (%s)", job.id, error)
+        return None
+
+    async def chat_action(self, job: Job) -> None:
+        try:
+            with flood_wait_at_most(0):
+                await self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_PHOTO,
+                                                message_thread_id=job.thread_id)
+        except TelegramAPIError:
+            pass  # purely cosmetic
+
+    async def send_photo(self, job: Job, image: bytes) -> DeliveryResult:
+        photo = BufferedInputFile(image, filename=f"yandexart-{job.id}.jpg")
+        try:
+            await self.bot.send_photo(
+                job.chat_id, photo, caption=build_caption(job),
+                message_thread_id=job.thread_id, reply_parameters=_reply_to(job),
+            )
+            return Delivered()
+        except TelegramEntityTooLarge:
+            return await self._send_document(job, image)
+        except TelegramBadRequest as error:
+            if "photo" in error.message.lower() and "rights" not in error.message.lower():
+                # PHOTO_INVALID_DIMENSIONS, IMAGE_PROCESS_FAILED, ...: a document always works
+                return await self._send_document(job, image)
+            return self._classify(error)
+        except TelegramAPIError as error:
+            return self._classify(error)
+
+    async def _send_document(self, job: Job, image: bytes) -> DeliveryResult:
+        document = BufferedInputFile(image, filename=f"yandexart-{job.id}.jpg")
+        try:
+            await self.bot.send_document(
+                job.chat_id, document, caption=build_caption(job),
+                message_thread_id=job.thread_id, reply_parameters=_reply_to(job),
+            )
+            return Delivered()
+        except TelegramAPIError as error:
+            return self._classify(error)
+
+    def _classify(self, error: TelegramAPIError) -> DeliveryResult:
+        if isinstance(error, TelegramRetryAfter):
+            return RetryLater(error.retry_after, "flood limit")
+        if isinstance(error, TelegramMigrateToChat):
+            return ChatMoved(error.migrate_to_chat_id)
+        if isinstance(error, TelegramServerError):
+            return RetryLater(5, f"Telegram server error: {error.message}")
+        if isinstance(error, TelegramNetworkError):
+            if error.message.startswith(("ClientConnectorError", "ClientConnectorDNSError")):
+                return RetryLater(5, "Telegram unreachable")  # never connected: nothing was sent
+            # The photo may have been posted: at most once beats twice.
+            return Delivered(confirmed=False)
+        if isinstance(error, TelegramForbiddenError | TelegramNotFound | TelegramBadRequest):
+            return Undeliverable(error.message)
+        return Undeliverable(f"{type(error).__name__}: {error.message}")
+
+    async def notify(self, job: Job, key: str) -> None:
+        """Tell the user how the job ended: in place of the status message if there is one."""
+        message = texts.text(job.language, key)
+        if job.status_message_id is not None:
+            try:
+                await self.bot.edit_message_text(
+                    message, chat_id=job.chat_id, message_id=job.status_message_id
+                )
+                return
+            except TelegramAPIError as error:
+                log.info("job %s: status message not edited (%s)", job.id, error)
+        try:
+            await self.bot.send_message(job.chat_id, message, message_thread_id=job.thread_id,
+                                        reply_parameters=_reply_to(job))
+        except TelegramAPIError as error:
+            log.warning("job %s: could not tell the user (%s)", job.id, error)
+
+    async def remove_status(self, job: Job) -> None:
+        if job.status_message_id is None:
+            return
+        try:
+            await self.bot.delete_message(job.chat_id, job.status_message_id)
+        except TelegramAPIError as error:
+            log.info("job %s: status message not deleted (%s)", job.id, error)

@@ -1,0 +1,89 @@
+"""Accepting a `/draw`: the limit check and the job row in one step, then the acknowledgement."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from bot.generation.delivery import Delivery
+from bot.generation.service import GenerationService
+from bot.prompt import ParsedPrompt
+from storage.models import Created, CreateResult, NewJob
+from storage.repositories import JobRepository
+
+MAX_RANDOM_SEED = 2**31 - 1  # short enough to retype, far more than enough variety
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    daily_limit: int  # 0 = unlimited
+    admin_ids: frozenset[int]
+    timezone: ZoneInfo
+    deadline_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class DrawRequest:
+    chat_id: int
+    thread_id: int | None
+    user_id: int
+    message_id: int
+    language: str
+    prompt: ParsedPrompt
+
+
+class Intake:
+    def __init__(self, *, jobs: JobRepository, service: GenerationService, delivery: Delivery,
+                 limits: LimitSettings) -> None:
+        self.jobs = jobs
+        self.service = service
+        self.delivery = delivery
+        self.limits = limits
+
+    async def accept(self, request: DrawRequest) -> CreateResult:
+        options = request.prompt.options
+        if options.seed is None:  # every image can be reproduced from its caption
+            options = replace(options, seed=secrets.randbelow(MAX_RANDOM_SEED) + 1)
+        new = NewJob(
+            request_key=f"{request.chat_id}:{request.message_id}",
+            chat_id=request.chat_id,
+            thread_id=request.thread_id,
+            user_id=request.user_id,
+            message_id=request.message_id,
+            language=request.language,
+            prompt=request.prompt.text,
+            options=options.to_json(),
+            day=self.today(),
+            deadline_at=time.time() + self.limits.deadline_seconds,
+        )
+        result = await self.jobs.create(new, daily_limit=self._limit_for(request.user_id))
+        if isinstance(result, Created):
+            job = result.job
+            status_message_id = await self.delivery.acknowledge(job)
+            if status_message_id is not None:
+                await self.jobs.set_status_message(job.id, status_message_id)
+                job = replace(job, status_message_id=status_message_id)
+            self.service.launch(job)
+        return result
+
+    def _limit_for(self, user_id: int) -> int | None:
+        if user_id in self.limits.admin_ids or self.limits.daily_limit == 0:
+            return None
+        return self.limits.daily_limit
+
+    def now(self) -> datetime:
+        return datetime.now(self.limits.timezone)
+
+    def today(self) -> str:
+        return self.now().date().isoformat()
+
+    def next_reset(self) -> datetime:
+        """The start of the next limits day."""
+        now = self.now()
+        tomorrow = (now + timedelta(days=1)).date()
+        return datetime.combine(tomorrow, datetime.min.time(), tzinfo=self.limits.timezone)
+
+

@@ -1,0 +1,203 @@
+"""Async REST client for YandexArt: submit a generation, poll its operation.
+
+One call, one HTTP request: retry and pacing policy belongs to the caller, which knows whether a
+job already has an operation id (see `TransientError.maybe_accepted`).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bot.yandexart.errors import (
+    AuthError,
+    ContentRefused,
+    InvalidRequest,
+    ModelDenied,
+    OperationFailed,
+    OperationNotFound,
+    QuotaExceeded,
+    TransientError,
+    YandexArtError,
+)
+
+log = logging.getLogger(__name__)
+
+SUBMIT_PATH = "/foundationModels/v1/imageGenerationAsync"
+OPERATIONS_PATH = "/operations/"
+REFUSAL_MARKER = "violate the terms of use"
+MAX_PROMPT_CHARS = 500
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRequest:
+    prompt: str
+    seed: int | None = None
+    aspect: tuple[int, int] | None = None
+
+
+def build_auth_header(*, api_key: str | None, iam_token: str | None) -> str:
+    if api_key:
+        return f"Api-Key {api_key}"
+    if iam_token:
+        return f"Bearer {iam_token}"
+    raise ValueError("a YandexArt credential is required")
+
+
+class YandexArtClient:
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        auth_header: str,
+        model_uri: str,
+        art_url: str,
+        operations_url: str,
+        credential_setting: str = "YANDEX_API_KEY",
+    ) -> None:
+        self._http = http
+        self._auth_header = auth_header
+        self.model_uri = model_uri
+        self._submit_url = art_url.rstrip("/") + SUBMIT_PATH
+        self._operations_url = operations_url.rstrip("/") + OPERATIONS_PATH
+        self._credential_setting = credential_setting
+
+    def request_body(self, request: GenerationRequest) -> dict[str, Any]:
+        options: dict[str, Any] = {"mimeType": "image/jpeg"}
+        if request.seed is not None:
+            options["seed"] = str(request.seed)  # int64 as a string: exact in any JSON parser
+        if request.aspect is not None:
+            width, height = request.aspect
+            options["aspectRatio"] = {"widthRatio": str(width), "heightRatio": str(height)}
+        return {
+            "modelUri": self.model_uri,
+            "messages": [{"text": request.prompt, "weight": 1}],
+            "generationOptions": options,
+        }
+
+    async def submit(self, request: GenerationRequest) -> str:
+        """Start a generation; returns the operation id. Each success is billed."""
+        client_request_id = str(uuid.uuid4())
+        try:
+            response = await self._http.post(
+                self._submit_url,
+                json=self.request_body(request),
+                headers=self._headers(client_request_id),
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+            raise TransientError(f"submit: cannot connect ({type(exc).__name__})") from None
+        except httpx.TransportError as exc:
+            # The request may have reached the server: it may have created a billed operation.
+            raise TransientError(
+                f"submit: no answer ({type(exc).__name__})", maybe_accepted=True
+            ) from None
+        log.debug(
+            "submit answered %s (x-client-request-id=%s, x-request-id=%s)",
+            response.status_code, client_request_id, response.headers.get("x-request-id", "-"),
+        )
+        if response.status_code != 200:
+            raise self._error("submit", response)
+        operation_id = _json(response).get("id")
+        if not isinstance(operation_id, str) or not operation_id:
+            # Accepted (200) but unreadable: treat as possibly billed, never resubmit.
+            raise TransientError("submit: answer without an operation id", maybe_accepted=True)
+        return operation_id
+
+    async def poll(self, operation_id: str) -> bytes | None:
+        """The image if the operation is done, None while it is still running."""
+        try:
+            response = await self._http.get(
+                self._operations_url + operation_id, headers=self._headers(None)
+            )
+        except httpx.TransportError as exc:
+            raise TransientError(f"poll: no answer ({type(exc).__name__})") from None
+        if response.status_code != 200:
+            raise self._error("poll", response)
+        return _image_of(_json(response))
+
+    def _headers(self, client_request_id: str | None) -> dict[str, str]:
+        headers = {"Authorization": self._auth_header}
+        if client_request_id:
+            headers["x-client-request-id"] = client_request_id
+        return headers
+
+    def _error(self, call: str, response: httpx.Response) -> YandexArtError:
+        status = response.status_code
+        grpc_code, message = parse_error_body(response)
+        log.debug("%s failed: HTTP %s, body %s", call, status, response.text[:500])
+        text = f"{call}: HTTP {status}: {message}"
+        if status == 400 and REFUSAL_MARKER in message.lower():
+            return ContentRefused(text, status=status, grpc_code=grpc_code)
+        if status == 429:
+            return QuotaExceeded(text, status=status, grpc_code=grpc_code)
+        if status == 401:
+            return AuthError(text, status=status, grpc_code=grpc_code,
+                             setting_hint=f"{self._credential_setting} (unknown or expired)")
+        if status == 403 and "access to model" in message.lower():
+            return ModelDenied(
+                text, status=status, grpc_code=grpc_code,
+                setting_hint=f"YANDEX_ART_MODEL: this folder has no access to {self.model_uri}",
+            )
+        if status == 403:
+            return AuthError(
+                text, status=status, grpc_code=grpc_code,
+                setting_hint="the service account's role ai.imageGeneration.user on "
+                "YANDEX_FOLDER_ID, and the key's scope yc.ai.imageGeneration.execute",
+            )
+        if status == 404 and call == "poll":
+            return OperationNotFound(text, status=status, grpc_code=grpc_code)
+        if status >= 500:
+            return TransientError(text, status=status, grpc_code=grpc_code)
+        hint = "YANDEX_ART_MODEL and YANDEX_FOLDER_ID" if status in (400, 404) else None
+        return InvalidRequest(text, status=status, grpc_code=grpc_code, setting_hint=hint)
+
+
+def parse_error_body(response: httpx.Response) -> tuple[int | None, str]:
+    """(gRPC code, message) from any of the error shapes YandexArt uses."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None, response.text[:200] or response.reason_phrase
+    if not isinstance(data, dict):
+        return None, str(data)[:200]
+    error = data.get("error")
+    if isinstance(error, dict):  # nested: {"error": {"grpcCode": 8, "message": ...}}
+        data = error
+    code = data.get("grpcCode", data.get("code"))
+    message = data.get("message") or (error if isinstance(error, str) else "")
+    return (code if isinstance(code, int) else None), str(message or response.reason_phrase)
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        data = response.json()
+    except ValueError:
+        raise TransientError("answer is not JSON", status=response.status_code) from None
+    if not isinstance(data, dict):
+        raise TransientError("answer is not a JSON object", status=response.status_code)
+    return data
+
+
+def _image_of(operation: dict[str, Any]) -> bytes | None:
+    error = operation.get("error")
+    if error:  # final even if `done` is false
+        code = error.get("code") if isinstance(error, dict) else None
+        message = error.get("message", "") if isinstance(error, dict) else str(error)
+        raise OperationFailed(f"operation failed: {message}",
+                              grpc_code=code if isinstance(code, int) else None)
+    if not operation.get("done"):
+        return None
+    response = operation.get("response")
+    encoded = response.get("image") if isinstance(response, dict) else None
+    if not isinstance(encoded, str) or not encoded:
+        raise OperationFailed("operation finished without an image")
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise OperationFailed("operation returned an undecodable image") from None

@@ -1,0 +1,78 @@
+"""`/draw <prompt>`: parse, hand over to the intake, reply."""
+
+from __future__ import annotations
+
+import logging
+
+from aiogram import Bot, Router, html
+from aiogram.filters import Command, CommandObject
+from aiogram.types import Message
+
+from bot import texts
+from bot.generation.intake import DrawRequest, Intake
+from bot.prompt import MAX_PROMPT_CHARS, ParsedPrompt, PromptError, PromptProblem, parse_prompt
+from storage.models import LimitReached
+
+log = logging.getLogger(__name__)
+
+
+def build_router() -> Router:
+    router = Router(name="draw")
+    router.message.register(draw, Command("draw"))
+    return router
+
+
+async def draw(message: Message, command: CommandObject, bot: Bot, intake: Intake) -> None:
+    if message.from_user is None or message.from_user.is_bot:
+        return
+    language = texts.language_of(message.from_user.language_code)
+    try:
+        prompt = parse_draw(command.args or "", replied_text(message))
+    except PromptError as error:
+        await message.reply(await problem_text(error, language, message, bot))
+        return
+    request = DrawRequest(
+        chat_id=message.chat.id,
+        thread_id=message.message_thread_id if message.is_topic_message else None,
+        user_id=message.from_user.id,
+        message_id=message.message_id,
+        language=language,
+        prompt=prompt,
+    )
+    result = await intake.accept(request)
+    if isinstance(result, LimitReached):
+        reset = intake.next_reset()
+        seconds_left = (reset - intake.now()).total_seconds()
+        await message.reply(texts.text(
+            language, "limit_reached", limit=result.limit,
+            reset_at=reset.strftime("%H:%M ") + (reset.tzname() or ""),
+            reset_in=texts.duration(language, seconds_left),
+        ))
+
+
+def parse_draw(own_text: str, replied: str | None) -> ParsedPrompt:
+    """The command's own prompt; with none, the replied message's text (own options apply)."""
+    try:
+        return parse_prompt(own_text)
+    except PromptError as error:
+        if error.problem is not PromptProblem.EMPTY or not replied:
+            raise
+    return parse_prompt(f"{replied} {own_text}")
+
+
+def replied_text(message: Message) -> str | None:
+    replied = message.reply_to_message
+    if replied is None or replied.forum_topic_created is not None:
+        return None  # in a forum topic every message "replies" to the topic's first message
+    return replied.text or replied.caption
+
+
+async def problem_text(error: PromptError, language: str, message: Message, bot: Bot) -> str:
+    if error.problem is PromptProblem.EMPTY:
+        mention = ""
+        if message.chat.type != "private":
+            mention = "@" + ((await bot.me()).username or "")
+        return texts.text(language, "usage", mention=html.quote(mention))
+    if error.problem is PromptProblem.TOO_LONG:
+        return texts.text(language, "too_long", length=error.detail, limit=MAX_PROMPT_CHARS)
+    return texts.text(language, error.problem.value, value=html.quote(error.detail[:50]))

@@ -1,0 +1,98 @@
+"""SQLite connection: WAL, busy timeout, versioned migrations, serialized transactions."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib import resources
+from pathlib import Path
+
+import aiosqlite
+
+log = logging.getLogger(__name__)
+
+_MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
+
+
+class Database:
+    """One aiosqlite connection shared by the whole process.
+
+    Coroutines sharing a connection would interleave their transactions, so every transaction
+    holds `_lock`; BEGIN IMMEDIATE also keeps a second process from slipping in between a
+    limit check and the insert it guards.
+    """
+
+    def __init__(self, connection: aiosqlite.Connection) -> None:
+        self._connection = connection
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def open(cls, path: Path | str) -> Database:
+        if str(path) != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        connection = await aiosqlite.connect(path, isolation_level=None)
+        connection.row_factory = aiosqlite.Row
+        await connection.execute("PRAGMA journal_mode=WAL")
+        await connection.execute("PRAGMA busy_timeout=5000")
+        await connection.execute("PRAGMA foreign_keys=ON")
+        await connection.execute("PRAGMA synchronous=NORMAL")
+        database = cls(connection)
+        await database.migrate()
+        return database
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._connection.close()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                await self._connection.execute("ROLLBACK")
+                raise
+            await self._connection.execute("COMMIT")
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
+        """Reads wait for a running transaction, so they never see half of one."""
+        async with self._lock:
+            yield self._connection
+
+    async def schema_version(self) -> int:
+        async with self.reading() as connection, connection.execute("PRAGMA user_version") as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self) -> None:
+        current = await self.schema_version()
+        for version, script in _migrations():
+            if version <= current:
+                continue
+            log.info("applying database migration %04d", version)
+            async with self.transaction() as connection:
+                for statement in _statements(script):
+                    await connection.execute(statement)
+                await connection.execute(f"PRAGMA user_version={version:d}")
+
+
+def _migrations() -> list[tuple[int, str]]:
+    folder = resources.files("storage") / "migrations"
+    found = []
+    for entry in folder.iterdir():
+        match = _MIGRATION_NAME.match(entry.name)
+        if match:
+            found.append((int(match.group(1)), entry.read_text(encoding="utf-8")))
+    return sorted(found)
+
+
+def _statements(script: str) -> list[str]:
+    # executescript() would COMMIT on its own; running statements one by one keeps the
+    # migration and its version bump in one transaction. Migrations hold no ';' in literals.
+    lines = [line for line in script.splitlines() if not line.strip().startswith("--")]
+    return [part.strip() for part in "\n".join(lines).split(";") if part.strip()]

@@ -1,0 +1,203 @@
+"""Jobs on SQLite. Each state change is one guarded UPDATE in one transaction."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import aiosqlite
+
+from storage.database import Database
+from storage.models import (
+    REFUNDED_STATES,
+    UNFINISHED_STATES,
+    Created,
+    CreateResult,
+    Duplicate,
+    Job,
+    JobState,
+    LimitReached,
+    NewJob,
+)
+
+_UNFINISHED = ", ".join(f"'{state}'" for state in sorted(UNFINISHED_STATES))
+_REFUNDED = ", ".join(f"'{state}'" for state in sorted(REFUNDED_STATES))
+
+_INSERT = """
+INSERT INTO jobs (request_key, chat_id, thread_id, user_id, message_id, language, prompt,
+                  options, state, day, created_at, updated_at, deadline_at)
+VALUES (:request_key, :chat_id, :thread_id, :user_id, :message_id, :language, :prompt,
+        :options, 'queued', :day, :now, :now, :deadline_at)
+"""
+_USED_ON = f"SELECT count(*) FROM jobs WHERE user_id = ? AND day = ? AND state NOT IN ({_REFUNDED})"
+
+
+class SqliteJobRepository:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def create(self, new: NewJob, *, daily_limit: int | None) -> CreateResult:
+        async with self._db.transaction() as connection:
+            existing = await _one(connection, "SELECT * FROM jobs WHERE request_key = ?",
+                                  (new.request_key,))
+            if existing is not None:
+                return Duplicate(existing)
+            if daily_limit is not None:
+                used = await _scalar(connection, _USED_ON, (new.user_id, new.day))
+                if used >= daily_limit:
+                    return LimitReached(used=used, limit=daily_limit)
+            params = {**_fields(new), "now": time.time()}
+            cursor = await connection.execute(_INSERT, params)
+            job = await _one(connection, "SELECT * FROM jobs WHERE id = ?", (cursor.lastrowid,))
+        assert job is not None
+        return Created(job)
+
+    async def get(self, job_id: int) -> Job | None:
+        async with self._db.reading() as connection:
+            return await _one(connection, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    async def find_by_message(self, chat_id: int, message_id: int) -> Job | None:
+        async with self._db.reading() as connection:
+            return await _one(
+                connection,
+                "SELECT * FROM jobs WHERE chat_id = ? AND message_id = ? ORDER BY id LIMIT 1",
+                (chat_id, message_id),
+            )
+
+    async def unfinished(self) -> list[Job]:
+        async with self._db.reading() as connection:
+            return await _all(
+                connection, f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED}) ORDER BY id", ()
+            )
+
+    async def used_on(self, user_id: int, day: str) -> int:
+        async with self._db.reading() as connection:
+            return await _scalar(connection, _USED_ON, (user_id, day))
+
+    async def mark_submitting(self, job_id: int) -> Job | None:
+        async with self._db.transaction() as connection:
+            changed = await _move(connection, job_id, JobState.QUEUED, JobState.SUBMITTING,
+                                  "attempts = attempts + 1")
+            if not changed:
+                return None
+            return await _one(connection, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+
+    async def requeue(self, job_id: int) -> bool:
+        async with self._db.transaction() as connection:
+            return await _move(connection, job_id, JobState.SUBMITTING, JobState.QUEUED)
+
+    async def mark_submitted(self, job_id: int, operation_id: str) -> bool:
+        async with self._db.transaction() as connection:
+            return await _move(connection, job_id, JobState.SUBMITTING, JobState.SUBMITTED,
+                               "operation_id = :operation_id, submitted_at = :now",
+                               operation_id=operation_id)
+
+    async def store_image(self, job_id: int, image: bytes) -> bool:
+        async with self._db.transaction() as connection:
+            if not await _move(connection, job_id, JobState.SUBMITTED, JobState.GENERATED,
+                               "generated_at = :now"):
+                return False
+            await connection.execute(
+                "INSERT OR REPLACE INTO job_images (job_id, image) VALUES (?, ?)", (job_id, image)
+            )
+            return True
+
+    async def image(self, job_id: int) -> bytes | None:
+        async with self._db.reading() as connection:
+            row = await _row(connection, "SELECT image FROM job_images WHERE job_id = ?",
+                             (job_id,))
+        return bytes(row[0]) if row else None
+
+    async def mark_delivered(self, job_id: int) -> bool:
+        async with self._db.transaction() as connection:
+            if not await _move(connection, job_id, JobState.GENERATED, JobState.DELIVERED,
+                               "finished_at = :now"):
+                return False
+            await connection.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
+            return True
+
+    async def finish(self, job_id: int, state: JobState, reason: str) -> bool:
+        if state in UNFINISHED_STATES or state is JobState.DELIVERED:
+            raise ValueError(f"{state} is not a failure state")
+        async with self._db.transaction() as connection:
+            cursor = await connection.execute(
+                f"UPDATE jobs SET state = ?, reason = ?, updated_at = ?, finished_at = ? "
+                f"WHERE id = ? AND state IN ({_UNFINISHED})",
+                (state.value, reason, time.time(), time.time(), job_id),
+            )
+            if cursor.rowcount != 1:
+                return False
+            await connection.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
+            return True
+
+    async def set_status_message(self, job_id: int, message_id: int | None) -> None:
+        async with self._db.transaction() as connection:
+            await connection.execute(
+                "UPDATE jobs SET status_message_id = ?, updated_at = ? WHERE id = ?",
+                (message_id, time.time(), job_id),
+            )
+
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> int:
+        async with self._db.transaction() as connection:
+            cursor = await connection.execute(
+                "UPDATE jobs SET chat_id = ?, thread_id = NULL, updated_at = ? WHERE chat_id = ?",
+                (new_chat_id, time.time(), old_chat_id),
+            )
+            return cursor.rowcount
+
+    async def recent_generation_seconds(self, count: int) -> list[float]:
+        async with self._db.reading() as connection:
+            rows = await _rows(
+                connection,
+                "SELECT generated_at - submitted_at FROM jobs WHERE generated_at IS NOT NULL "
+                "AND submitted_at IS NOT NULL ORDER BY generated_at DESC LIMIT ?",
+                (count,),
+            )
+        return [float(row[0]) for row in rows]
+
+
+async def _move(connection: aiosqlite.Connection, job_id: int, current: JobState,
+                target: JobState, extra_sets: str = "", **extra: Any) -> bool:
+    sets = "state = :target, updated_at = :now" + (f", {extra_sets}" if extra_sets else "")
+    cursor = await connection.execute(
+        f"UPDATE jobs SET {sets} WHERE id = :id AND state = :current",
+        {"target": target.value, "current": current.value, "now": time.time(), "id": job_id,
+         **extra},
+    )
+    return cursor.rowcount == 1
+
+
+def _fields(new: NewJob) -> dict[str, Any]:
+    return {name: getattr(new, name) for name in NewJob.__slots__}
+
+
+def _job(row: aiosqlite.Row) -> Job:
+    data = dict(row)
+    data["state"] = JobState(data["state"])
+    return Job(**data)
+
+
+async def _row(connection: aiosqlite.Connection, sql: str,
+               params: tuple[Any, ...]) -> aiosqlite.Row | None:
+    async with connection.execute(sql, params) as cursor:
+        return await cursor.fetchone()
+
+
+async def _rows(connection: aiosqlite.Connection, sql: str,
+                params: tuple[Any, ...]) -> list[aiosqlite.Row]:
+    async with connection.execute(sql, params) as cursor:
+        return list(await cursor.fetchall())
+
+
+async def _one(connection: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> Job | None:
+    row = await _row(connection, sql, params)
+    return _job(row) if row else None
+
+
+async def _all(connection: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> list[Job]:
+    return [_job(row) for row in await _rows(connection, sql, params)]
+
+
+async def _scalar(connection: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> int:
+    row = await _row(connection, sql, params)
+    return int(row[0]) if row else 0
