@@ -33,7 +33,7 @@ from storage.repositories import JobRepository
 
 log = logging.getLogger(__name__)
 
-DEFAULT_GENERATION_SECONDS = 6.0
+DEFAULT_GENERATION_SECONDS = 3.0  # until recent jobs tell better
 STOP_GRACE_SECONDS = 5.0  # how long shutdown waits for a submit already on the wire
 
 

@@ -513,17 +513,24 @@ async def _read_request(request: web.Request) -> _Ctx:
     params = {k: _decode_value(k, v) if isinstance(v, str) else v for k, v in raw.items()}
     files: dict[str, bytes] = {}
     names: dict[str, str] = {}
-    attached = set()
     for key, value in params.items():
         if isinstance(value, str) and value.startswith("attach://") and value[9:] in uploads:
-            attached.add(value[9:])
             files[key] = uploads[value[9:]].data
             names[key] = uploads[value[9:]].filename or key
+    attached = _attach_refs(params)  # nested ones (media arrays) are resolved by the handler
     for part, upload in uploads.items():  # a file posted directly under the parameter name
         if part not in attached and part not in files:
             files[part] = upload.data
             names[part] = upload.filename or part
     return _Ctx(params, files, names, uploads)
+
+
+def _attach_refs(value: Any) -> set[str]:
+    """Part names referenced as attach://<name> anywhere in a (decoded) value."""
+    if isinstance(value, str):
+        return {value[9:]} if value.startswith("attach://") else set()
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, list) else []
+    return set().union(*(_attach_refs(item) for item in items))
 
 
 def _as_int(value: Any, default: int) -> int:

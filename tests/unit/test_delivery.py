@@ -1,0 +1,266 @@
+"""Captions (UTF-16 measure, HTML), languages, log redaction and `/draw` prompt selection."""
+
+from __future__ import annotations
+
+import html
+import logging
+import re
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot import texts
+from bot.generation.delivery import CAPTION_LIMIT, build_caption, cut_utf16, utf16_len
+from bot.logging_setup import REDACTED, RedactingFormatter
+from bot.prompt import MAX_PROMPT_CHARS, MAX_SEED, DrawOptions, PromptError, PromptProblem
+from handlers.draw import parse_draw
+from storage.models import Job, JobState
+
+EMOJI = "😀"  # U+1F600: two UTF-16 units
+
+
+def make_job(prompt: str, options: DrawOptions | None = None) -> Job:
+    return Job(
+        id=1, request_key="1:1", chat_id=1, thread_id=None, user_id=1, message_id=1,
+        language="en", prompt=prompt, options=(options or DrawOptions()).to_json(),
+        state=JobState.GENERATED, reason=None, operation_id="op", attempts=1,
+        status_message_id=None, day="2026-11-25", created_at=0.0, updated_at=0.0,
+        deadline_at=600.0, submitted_at=1.0, generated_at=2.0, finished_at=None,
+    )
+
+
+def visible(caption: str) -> str:
+    """What Telegram counts: the text after entity parsing."""
+    return html.unescape(re.sub(r"</?[a-z]+>", "", caption))
+
+
+# --- UTF-16 ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "length"),
+    [("", 0), ("abc", 3), ("привет", 6), (EMOJI, 2), (f"a{EMOJI}b", 4), ("👍🏽", 4),
+     ("\U00010348", 2), ("é", 1)],
+)
+def test_utf16_len(value: str, length: int) -> None:
+    assert utf16_len(value) == length
+
+
+def test_cut_utf16_short_value_unchanged() -> None:
+    assert cut_utf16("hello", 5) == "hello"
+    assert cut_utf16(EMOJI * 3, 6) == EMOJI * 3
+
+
+def test_cut_utf16_counts_astral_as_two() -> None:
+    value = EMOJI * 10  # 20 units
+    cut = cut_utf16(value, 10)
+    assert cut.endswith("…")
+    assert utf16_len(cut) <= 10
+    assert cut == EMOJI * 4 + "…"  # 8 + 1 units: a fifth emoji would need 2 more
+
+
+def test_cut_utf16_ascii() -> None:
+    cut = cut_utf16("abcdefghij", 5)
+    assert cut == "abcd…"
+
+
+def test_cut_utf16_strips_before_the_ellipsis() -> None:
+    assert cut_utf16("abc   defghij", 6) == "abc…"
+
+
+@given(value=st.text(), limit=st.integers(1, 300))
+def test_cut_utf16_property(value: str, limit: int) -> None:
+    cut = cut_utf16(value, limit)
+    assert utf16_len(cut) <= limit
+    if utf16_len(value) <= limit:
+        assert cut == value
+    else:
+        assert cut.endswith("…")
+        assert value.startswith(cut[:-1])
+
+
+# --- captions --------------------------------------------------------------------------------
+
+
+def test_caption_without_options_is_the_escaped_prompt() -> None:
+    caption = build_caption(make_job('a <b>bold</b> & "quoted" cat'))
+    assert "<b>" not in caption
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp;" in caption
+    assert visible(caption) == 'a <b>bold</b> & "quoted" cat'
+    assert "<code>" not in caption
+
+
+def test_caption_escapes_and_has_a_code_footer() -> None:
+    job = make_job('<b>&"', DrawOptions(aspect=(16, 9), seed=42))
+    caption = build_caption(job)
+    prompt_part, footer = caption.split("\n\n")
+    assert prompt_part.startswith("&lt;b&gt;&amp;")
+    assert html.unescape(prompt_part) == '<b>&"'
+    assert footer == "<code>--ar 16:9 --seed 42</code>"
+
+
+@pytest.mark.parametrize(
+    ("options", "footer"),
+    [
+        (DrawOptions(aspect=(1, 1)), "--ar 1:1"),
+        (DrawOptions(seed=0), "--seed 0"),
+        (DrawOptions(aspect=(9, 16), seed=MAX_SEED), f"--ar 9:16 --seed {MAX_SEED}"),
+    ],
+)
+def test_caption_footer_reproduces_the_options(options: DrawOptions, footer: str) -> None:
+    caption = build_caption(make_job("a cat", options))
+    assert caption == f"a cat\n\n<code>{footer}</code>"
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    [EMOJI * MAX_PROMPT_CHARS, "&" * MAX_PROMPT_CHARS, "<" * MAX_PROMPT_CHARS,
+     "👍🏽" * (MAX_PROMPT_CHARS // 2), "a" * MAX_PROMPT_CHARS],
+)
+@pytest.mark.parametrize(
+    "options", [DrawOptions(), DrawOptions(aspect=(100, 100), seed=MAX_SEED)]
+)
+def test_caption_fits_telegram_limit(prompt: str, options: DrawOptions) -> None:
+    caption = build_caption(make_job(prompt, options))
+    assert utf16_len(visible(caption)) <= CAPTION_LIMIT
+    if options.seed is not None:
+        assert caption.endswith(f"<code>--ar 100:100 --seed {MAX_SEED}</code>")
+
+
+def test_long_emoji_caption_is_cut_with_ellipsis() -> None:
+    options = DrawOptions(aspect=(16, 9), seed=MAX_SEED)
+    caption = build_caption(make_job(EMOJI * MAX_PROMPT_CHARS, options))
+    text = visible(caption)
+    prompt_part = text.split("\n\n")[0]
+    assert prompt_part.endswith("…")
+    assert utf16_len(text) <= CAPTION_LIMIT
+    assert utf16_len(text) >= CAPTION_LIMIT - 2  # cut no more than needed
+
+
+@given(prompt=st.text(min_size=1, max_size=MAX_PROMPT_CHARS),
+       seed=st.none() | st.integers(0, MAX_SEED))
+def test_caption_property(prompt: str, seed: int | None) -> None:
+    caption = build_caption(make_job(prompt, DrawOptions(aspect=(4, 1), seed=seed)))
+    assert utf16_len(visible(caption)) <= CAPTION_LIMIT
+
+
+# --- languages -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "language"),
+    [("ru", "ru"), ("uk", "ru"), ("be", "ru"), ("kk", "ru"), ("ru-RU", "ru"), ("RU", "ru"),
+     ("uk-UA", "ru"), ("en", "en"), ("de", "en"), (None, "en"), ("", "en"), ("en-US", "en"),
+     ("pt-br", "en")],
+)
+def test_language_of(code: str | None, language: str) -> None:
+    assert texts.language_of(code) == language
+
+
+def test_texts_exist_in_both_languages() -> None:
+    assert texts.text("ru", "working") != texts.text("en", "working")
+    assert texts.text(None, "working") == texts.text("en", "working")
+    assert texts.text("xx", "working") == texts.text("en", "working")
+
+
+# --- log redaction ---------------------------------------------------------------------------
+
+SECRET = "AQVN-very-secret-key"
+TOKEN = "123456:AAE-bot-token"
+
+
+def record(message: str, *args: object, exc: bool = False) -> logging.LogRecord:
+    exc_info = sys.exc_info() if exc else None
+    return logging.LogRecord("test", logging.ERROR, __file__, 1, message, args, exc_info)
+
+
+def test_redacting_formatter_masks_message_and_args() -> None:
+    formatter = RedactingFormatter([SECRET, TOKEN], "%(levelname)s %(message)s")
+    text = formatter.format(record("key=%s token=%s", SECRET, TOKEN))
+    assert SECRET not in text
+    assert TOKEN not in text
+    assert text == f"ERROR key={REDACTED} token={REDACTED}"
+
+
+def test_redacting_formatter_masks_tracebacks() -> None:
+    formatter = RedactingFormatter([SECRET])
+    try:
+        raise RuntimeError(f"request with Api-Key {SECRET} failed")
+    except RuntimeError:
+        text = formatter.format(record("it broke", exc=True))
+    assert "Traceback" in text
+    assert "RuntimeError" in text
+    assert SECRET not in text
+    assert f"Api-Key {REDACTED}" in text
+
+
+def test_redacting_formatter_longest_secret_first() -> None:
+    formatter = RedactingFormatter(["abcd", "abcdefgh"])
+    assert formatter.redact("x abcdefgh y abcd") == f"x {REDACTED} y {REDACTED}"
+
+
+def test_redacting_formatter_ignores_tiny_secrets() -> None:
+    formatter = RedactingFormatter(["", "ab"])
+    assert formatter.redact("ab cd") == "ab cd"
+
+
+def test_redacting_formatter_through_a_logger() -> None:
+    lines: list[str] = []
+
+    class ListHandler(logging.Handler):
+        def emit(self, entry: logging.LogRecord) -> None:
+            lines.append(self.format(entry))
+
+    handler = ListHandler()
+    handler.setFormatter(RedactingFormatter([SECRET]))
+    logger = logging.getLogger("tests.unit.redaction")
+    logger.addHandler(handler)
+    logger.propagate = False
+    try:
+        logger.warning("header Authorization: Api-Key %s", SECRET)
+    finally:
+        logger.removeHandler(handler)
+    assert lines == [f"header Authorization: Api-Key {REDACTED}"]
+
+
+# --- /draw prompt selection ------------------------------------------------------------------
+
+
+def test_own_prompt_wins_over_reply() -> None:
+    parsed = parse_draw("a cat --seed 1", "a dog")
+    assert parsed.text == "a cat"
+    assert parsed.options.seed == 1
+
+
+def test_empty_own_prompt_uses_replied_text() -> None:
+    parsed = parse_draw("", "a dog in the snow")
+    assert parsed.text == "a dog in the snow"
+    assert parsed.options == DrawOptions()
+
+
+def test_own_options_apply_to_replied_text() -> None:
+    parsed = parse_draw("--ar 16:9 --seed 5", "a dog")
+    assert parsed.text == "a dog"
+    assert parsed.options == DrawOptions(aspect=(16, 9), seed=5)
+
+
+def test_own_options_win_over_replied_options() -> None:
+    parsed = parse_draw("--seed 1", "a dog --seed 2")
+    assert parsed.text == "a dog"
+    assert parsed.options.seed == 1
+
+
+@pytest.mark.parametrize(("own", "replied"), [("", None), ("", ""), ("  ", "   "),
+                                              ("--seed 3", None), ("--ar wide", "  ")])
+def test_empty_everywhere(own: str, replied: str | None) -> None:
+    with pytest.raises(PromptError) as caught:
+        parse_draw(own, replied)
+    assert caught.value.problem is PromptProblem.EMPTY
+
+
+def test_own_error_is_reported_even_with_a_reply() -> None:
+    with pytest.raises(PromptError) as caught:
+        parse_draw("a cat --ar 30:1", "a dog")
+    assert caught.value.problem is PromptProblem.BAD_ASPECT

@@ -1,0 +1,120 @@
+"""bot.generation.limiter: a rolling-window rate limiter.
+
+Timing asserts are lower bounds only: a loaded machine can only make things slower.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from bot.generation.limiter import RollingWindowLimiter
+
+LIMIT = 5
+WINDOW = 0.2
+
+
+class SleepSpy:
+    """Wraps asyncio.sleep: records every positive delay the limiter asks for."""
+
+    def __init__(self) -> None:
+        self.real = asyncio.sleep
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        if delay > 0:
+            self.delays.append(delay)
+        await self.real(delay)
+
+
+@pytest.fixture
+def sleep_spy(monkeypatch: pytest.MonkeyPatch) -> SleepSpy:
+    spy = SleepSpy()
+    monkeypatch.setattr(asyncio, "sleep", spy)
+    return spy
+
+
+async def test_never_more_than_limit_in_any_window(sleep_spy: SleepSpy) -> None:
+    limiter = RollingWindowLimiter(LIMIT, WINDOW)
+    stamps: list[float] = []
+    sleeps_before: list[int] = []
+
+    async def one() -> None:
+        await limiter.acquire()
+        stamps.append(time.monotonic())
+        sleeps_before.append(len(sleep_spy.delays))
+
+    start = time.monotonic()
+    await asyncio.gather(*(one() for _ in range(3 * LIMIT)))
+
+    assert len(stamps) == 3 * LIMIT
+    assert stamps == sorted(stamps)
+    # Any LIMIT + 1 consecutive stamps span at least the window.
+    for index in range(len(stamps) - LIMIT):
+        assert stamps[index + LIMIT] - stamps[index] >= WINDOW
+    # The first LIMIT acquisitions did not wait at all, the later ones did.
+    assert sleeps_before[:LIMIT] == [0] * LIMIT
+    assert sleeps_before[-1] > 0
+    assert stamps[-1] - start >= 2 * WINDOW
+
+
+async def test_sequential_acquisitions(sleep_spy: SleepSpy) -> None:
+    limiter = RollingWindowLimiter(LIMIT, WINDOW)
+    stamps: list[float] = []
+    for _ in range(LIMIT):
+        await limiter.acquire()
+        stamps.append(time.monotonic())
+    assert sleep_spy.delays == []
+    await limiter.acquire()
+    stamps.append(time.monotonic())
+    assert len(sleep_spy.delays) == 1
+    assert sleep_spy.delays[0] > 0
+    assert stamps[-1] - stamps[0] >= WINDOW
+
+
+async def test_hold_off_delays_the_next_acquire() -> None:
+    limiter = RollingWindowLimiter(LIMIT, WINDOW)
+    await limiter.acquire()
+    start = time.monotonic()
+    limiter.hold_off(0.3)
+    await limiter.acquire()
+    assert time.monotonic() - start >= 0.29
+
+
+async def test_hold_off_on_a_fresh_limiter(sleep_spy: SleepSpy) -> None:
+    limiter = RollingWindowLimiter(3, 0.05)
+    start = time.monotonic()
+    limiter.hold_off(0.25)
+    await limiter.acquire()
+    assert time.monotonic() - start >= 0.24
+    assert len(sleep_spy.delays) == 1
+
+
+async def test_fake_clock_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a clock we control, the computed waits are exact (window = 1.0 + 0.005 s)."""
+    now = [0.0]
+    delays: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(delay: float) -> None:
+        delays.append(delay)
+        now[0] += delay
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    limiter = RollingWindowLimiter(2, 1.0, margin=0.0, clock=lambda: now[0])
+    granted: list[float] = []
+    for _ in range(5):
+        await limiter.acquire()
+        granted.append(now[0])
+    # Two at 0, then two at 1.005 (the first one waits for the oldest stamp), then 2.01.
+    assert granted == pytest.approx([0.0, 0.0, 1.005, 1.005, 2.01])
+    assert delays == pytest.approx([1.005, 1.005])
+
+
+@pytest.mark.parametrize(("limit", "window"), [(0, 1.0), (-1, 1.0), (1, 0.0), (1, -1.0)])
+def test_invalid_arguments(limit: int, window: float) -> None:
+    with pytest.raises(ValueError):
+        RollingWindowLimiter(limit, window)

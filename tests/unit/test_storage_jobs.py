@@ -1,0 +1,425 @@
+"""storage: the SQLite database, migrations and the job repository."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from storage.database import Database
+from storage.jobs import SqliteJobRepository
+from storage.models import (
+    REFUNDED_STATES,
+    UNFINISHED_STATES,
+    Created,
+    Duplicate,
+    Job,
+    JobState,
+    LimitReached,
+    NewJob,
+)
+
+DAY = "2026-11-25"
+USER = 1001
+CHAT = -100500
+
+
+def migration_count() -> int:
+    folder = resources.files("storage") / "migrations"
+    return sum(1 for entry in folder.iterdir()
+               if re.match(r"^\d{4}_[a-z0-9_]+\.sql$", entry.name))
+
+
+def new_job(key: str, *, user: int = USER, chat: int = CHAT, day: str = DAY,
+            thread: int | None = None, message_id: int = 1) -> NewJob:
+    return NewJob(
+        request_key=key, chat_id=chat, thread_id=thread, user_id=user, message_id=message_id,
+        language="en", prompt=f"prompt {key}", options='{"aspect": null, "seed": null}', day=day,
+        deadline_at=1e12,
+    )
+
+
+@pytest.fixture
+async def database(tmp_path: Path) -> AsyncIterator[Database]:
+    db = await Database.open(tmp_path / "sub" / "bot.sqlite3")
+    try:
+        yield db
+    finally:
+        await db.close()
+
+
+@pytest.fixture
+def jobs(database: Database) -> SqliteJobRepository:
+    return SqliteJobRepository(database)
+
+
+async def created(jobs: SqliteJobRepository, key: str, *, chat: int = CHAT,
+                  thread: int | None = None) -> Job:
+    result = await jobs.create(new_job(key, chat=chat, thread=thread), daily_limit=None)
+    assert isinstance(result, Created)
+    return result.job
+
+
+async def pragma(database: Database, name: str) -> object:
+    async with database.reading() as connection, connection.execute(f"PRAGMA {name}") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return row[0]
+
+
+async def count_rows(database: Database, table: str) -> int:
+    async with database.reading() as connection, \
+            connection.execute(f"SELECT count(*) FROM {table}") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+# --- the database ----------------------------------------------------------------------------
+
+
+async def test_open_creates_folder_wal_and_migrations(tmp_path: Path, database: Database) -> None:
+    assert (tmp_path / "sub" / "bot.sqlite3").exists()
+    assert str(await pragma(database, "journal_mode")).lower() == "wal"
+    assert migration_count() >= 1
+    assert await pragma(database, "user_version") == migration_count()
+    assert await database.schema_version() == migration_count()
+    assert await pragma(database, "foreign_keys") == 1
+    assert await count_rows(database, "jobs") == 0
+
+
+async def test_reopening_does_not_rerun_migrations(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "bot.sqlite3"
+    with caplog.at_level(logging.INFO, logger="storage.database"):
+        first = await Database.open(path)
+    assert any("migration" in record.getMessage() for record in caplog.records)
+    await created(SqliteJobRepository(first), "1:1")
+    await first.close()
+
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="storage.database"):
+        second = await Database.open(path)
+    try:
+        assert not any("migration" in record.getMessage() for record in caplog.records)
+        assert await second.schema_version() == migration_count()
+        assert await count_rows(second, "jobs") == 1  # data kept: nothing was recreated
+    finally:
+        await second.close()
+
+
+async def test_transaction_rolls_back_on_error(database: Database) -> None:
+    with pytest.raises(RuntimeError):
+        async with database.transaction() as connection:
+            await connection.execute(
+                "INSERT INTO jobs (request_key, chat_id, user_id, message_id, prompt, state, day,"
+                " created_at, updated_at, deadline_at) VALUES ('k', 1, 1, 1, 'p', 'queued', 'd',"
+                " 0, 0, 0)"
+            )
+            raise RuntimeError("abort")
+    assert await count_rows(database, "jobs") == 0
+
+
+# --- create, duplicates, limits --------------------------------------------------------------
+
+
+async def test_create_returns_created_job(jobs: SqliteJobRepository) -> None:
+    result = await jobs.create(new_job("c:1", thread=7, message_id=42), daily_limit=5)
+    assert isinstance(result, Created)
+    job = result.job
+    assert job.state is JobState.QUEUED
+    assert job.request_key == "c:1"
+    assert (job.chat_id, job.thread_id, job.user_id, job.message_id) == (CHAT, 7, USER, 42)
+    assert job.prompt == "prompt c:1"
+    assert job.day == DAY
+    assert job.attempts == 0
+    assert job.operation_id is None
+    assert job.submitted_at is None and job.finished_at is None
+    assert job.created_at > 0
+    assert await jobs.get(job.id) == job
+    assert await jobs.find_by_message(CHAT, 42) == job
+    assert await jobs.find_by_message(CHAT, 43) is None
+    assert await jobs.get(job.id + 1000) is None
+
+
+async def test_same_request_key_is_duplicate(
+    jobs: SqliteJobRepository, database: Database
+) -> None:
+    first = await created(jobs, "c:1")
+    again = await jobs.create(new_job("c:1"), daily_limit=None)
+    assert isinstance(again, Duplicate)
+    assert again.job == first
+    assert await count_rows(database, "jobs") == 1
+
+
+async def test_duplicate_wins_over_a_used_up_limit(jobs: SqliteJobRepository) -> None:
+    assert isinstance(await jobs.create(new_job("c:1"), daily_limit=1), Created)
+    assert isinstance(await jobs.create(new_job("c:1"), daily_limit=1), Duplicate)
+    assert isinstance(await jobs.create(new_job("c:2"), daily_limit=1), LimitReached)
+
+
+async def test_limit_is_atomic_under_concurrency(
+    jobs: SqliteJobRepository, database: Database
+) -> None:
+    results = await asyncio.gather(
+        *(jobs.create(new_job(f"c:{index}"), daily_limit=1) for index in range(6))
+    )
+    assert sum(isinstance(result, Created) for result in results) == 1
+    reached = [result for result in results if isinstance(result, LimitReached)]
+    assert len(reached) == 5
+    assert all(result == LimitReached(used=1, limit=1) for result in reached)
+    assert await count_rows(database, "jobs") == 1
+
+
+async def test_limit_is_per_user_and_per_day(jobs: SqliteJobRepository) -> None:
+    assert isinstance(await jobs.create(new_job("a"), daily_limit=1), Created)
+    assert isinstance(await jobs.create(new_job("b", user=USER + 1), daily_limit=1), Created)
+    assert isinstance(await jobs.create(new_job("c", day="2026-11-26"), daily_limit=1), Created)
+    assert isinstance(await jobs.create(new_job("d"), daily_limit=1), LimitReached)
+    assert await jobs.used_on(USER, DAY) == 1
+    assert await jobs.used_on(USER, "2026-11-26") == 1
+    assert await jobs.used_on(USER + 1, DAY) == 1
+    assert await jobs.used_on(USER + 2, DAY) == 0
+
+
+async def test_zero_limit_allows_nothing(jobs: SqliteJobRepository) -> None:
+    result = await jobs.create(new_job("a"), daily_limit=0)
+    assert result == LimitReached(used=0, limit=0)
+
+
+async def test_no_limit_is_unlimited(jobs: SqliteJobRepository) -> None:
+    for index in range(25):
+        assert isinstance(await jobs.create(new_job(f"k{index}"), daily_limit=None), Created)
+    assert await jobs.used_on(USER, DAY) == 25
+
+
+async def to_delivered(jobs: SqliteJobRepository, job: Job) -> None:
+    assert await jobs.mark_submitting(job.id) is not None
+    assert await jobs.mark_submitted(job.id, f"op-{job.id}")
+    assert await jobs.store_image(job.id, b"jpeg")
+    assert await jobs.mark_delivered(job.id)
+
+
+@pytest.mark.parametrize("state", sorted(REFUNDED_STATES))
+async def test_refunded_states_do_not_count(jobs: SqliteJobRepository, state: JobState) -> None:
+    job = await created(jobs, "a")
+    assert await jobs.used_on(USER, DAY) == 1
+    assert await jobs.finish(job.id, state, "test")
+    assert await jobs.used_on(USER, DAY) == 0
+    assert isinstance(await jobs.create(new_job("b"), daily_limit=1), Created)
+
+
+@pytest.mark.parametrize("state", [JobState.UNDELIVERABLE, JobState.DELIVERED,
+                                   *sorted(UNFINISHED_STATES)])
+async def test_counted_states(jobs: SqliteJobRepository, state: JobState) -> None:
+    job = await created(jobs, "a")
+    if state is JobState.DELIVERED:
+        await to_delivered(jobs, job)
+    elif state is JobState.UNDELIVERABLE:
+        assert await jobs.finish(job.id, state, "blocked")
+    else:
+        await advance(jobs, job, state)
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.state is state
+    assert await jobs.used_on(USER, DAY) == 1
+    assert isinstance(await jobs.create(new_job("b"), daily_limit=1), LimitReached)
+
+
+async def advance(jobs: SqliteJobRepository, job: Job, state: JobState) -> None:
+    """Move a queued job forward to an unfinished `state`."""
+    path = [JobState.QUEUED, JobState.SUBMITTING, JobState.SUBMITTED, JobState.GENERATED]
+    for step in path[1 : path.index(state) + 1]:
+        if step is JobState.SUBMITTING:
+            assert await jobs.mark_submitting(job.id) is not None
+        elif step is JobState.SUBMITTED:
+            assert await jobs.mark_submitted(job.id, "op")
+        else:
+            assert await jobs.store_image(job.id, b"img")
+
+
+# --- transitions -----------------------------------------------------------------------------
+
+
+async def test_mark_submitting_only_from_queued(jobs: SqliteJobRepository) -> None:
+    job = await created(jobs, "a")
+    moved = await jobs.mark_submitting(job.id)
+    assert moved is not None
+    assert moved.state is JobState.SUBMITTING
+    assert moved.attempts == 1
+    assert await jobs.mark_submitting(job.id) is None  # already submitting
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.attempts == 1
+
+
+async def test_requeue_and_attempts(jobs: SqliteJobRepository) -> None:
+    job = await created(jobs, "a")
+    assert not await jobs.requeue(job.id)  # queued, not submitting
+    assert await jobs.mark_submitting(job.id) is not None
+    assert await jobs.requeue(job.id)
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.state is JobState.QUEUED
+    again = await jobs.mark_submitting(job.id)
+    assert again is not None and again.attempts == 2
+    assert not await jobs.mark_submitting(job.id + 99)
+
+
+async def test_mark_submitted_only_from_submitting(jobs: SqliteJobRepository) -> None:
+    job = await created(jobs, "a")
+    assert not await jobs.mark_submitted(job.id, "op-early")
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.operation_id is None
+    assert stored.state is JobState.QUEUED
+
+    await jobs.mark_submitting(job.id)
+    assert await jobs.mark_submitted(job.id, "op-1")
+    stored = await jobs.get(job.id)
+    assert stored is not None
+    assert stored.state is JobState.SUBMITTED
+    assert stored.operation_id == "op-1"
+    assert stored.submitted_at is not None
+    assert not await jobs.mark_submitted(job.id, "op-2")  # never overwritten
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.operation_id == "op-1"
+
+
+async def test_store_image_only_from_submitted(jobs: SqliteJobRepository) -> None:
+    job = await created(jobs, "a")
+    assert not await jobs.store_image(job.id, b"early")
+    assert await jobs.image(job.id) is None
+    await jobs.mark_submitting(job.id)
+    assert not await jobs.store_image(job.id, b"early")
+    await jobs.mark_submitted(job.id, "op")
+    image = bytes(range(256)) * 10
+    assert await jobs.store_image(job.id, image)
+    assert await jobs.image(job.id) == image
+    stored = await jobs.get(job.id)
+    assert stored is not None
+    assert stored.state is JobState.GENERATED
+    assert stored.generated_at is not None
+    assert not await jobs.store_image(job.id, b"second")
+    assert await jobs.image(job.id) == image
+
+
+async def test_mark_delivered_drops_image(jobs: SqliteJobRepository, database: Database) -> None:
+    job = await created(jobs, "a")
+    assert not await jobs.mark_delivered(job.id)
+    await advance(jobs, job, JobState.GENERATED)
+    assert await jobs.mark_delivered(job.id)
+    assert await jobs.image(job.id) is None
+    assert await count_rows(database, "job_images") == 0
+    stored = await jobs.get(job.id)
+    assert stored is not None
+    assert stored.state is JobState.DELIVERED
+    assert stored.finished_at is not None
+    assert not await jobs.mark_delivered(job.id)
+
+
+@pytest.mark.parametrize("start", sorted(UNFINISHED_STATES))
+async def test_finish_from_unfinished_drops_image(
+    jobs: SqliteJobRepository, database: Database, start: JobState
+) -> None:
+    job = await created(jobs, "a")
+    await advance(jobs, job, start)
+    assert await jobs.finish(job.id, JobState.FAILED, "it broke")
+    stored = await jobs.get(job.id)
+    assert stored is not None
+    assert stored.state is JobState.FAILED
+    assert stored.reason == "it broke"
+    assert stored.finished_at is not None
+    assert await jobs.image(job.id) is None
+    assert await count_rows(database, "job_images") == 0
+    assert not await jobs.finish(job.id, JobState.EXPIRED, "again")
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.state is JobState.FAILED
+    assert stored.reason == "it broke"
+
+
+async def test_finish_after_delivery_is_refused(jobs: SqliteJobRepository) -> None:
+    job = await created(jobs, "a")
+    await to_delivered(jobs, job)
+    assert not await jobs.finish(job.id, JobState.UNDELIVERABLE, "late")
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.state is JobState.DELIVERED
+
+
+@pytest.mark.parametrize("state", [*sorted(UNFINISHED_STATES), JobState.DELIVERED])
+async def test_finish_rejects_non_final_states(jobs: SqliteJobRepository, state: JobState) -> None:
+    job = await created(jobs, "a")
+    with pytest.raises(ValueError):
+        await jobs.finish(job.id, state, "nope")
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.state is JobState.QUEUED
+
+
+async def test_unfinished_lists_exactly_unfinished_jobs(jobs: SqliteJobRepository) -> None:
+    queued = await created(jobs, "q")
+    submitting = await created(jobs, "s1")
+    await advance(jobs, submitting, JobState.SUBMITTING)
+    submitted = await created(jobs, "s2")
+    await advance(jobs, submitted, JobState.SUBMITTED)
+    generated = await created(jobs, "g")
+    await advance(jobs, generated, JobState.GENERATED)
+    delivered = await created(jobs, "d")
+    await to_delivered(jobs, delivered)
+    for state in (*sorted(REFUNDED_STATES), JobState.UNDELIVERABLE):
+        job = await created(jobs, f"f-{state}")
+        assert await jobs.finish(job.id, state, "x")
+    unfinished = await jobs.unfinished()
+    assert [job.id for job in unfinished] == [queued.id, submitting.id, submitted.id,
+                                              generated.id]
+    assert {job.state for job in unfinished} == set(UNFINISHED_STATES)
+
+
+async def test_set_status_message(jobs: SqliteJobRepository) -> None:
+    job = await created(jobs, "a")
+    await jobs.set_status_message(job.id, 77)
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.status_message_id == 77
+    await jobs.set_status_message(job.id, None)
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.status_message_id is None
+
+
+async def test_move_chat(jobs: SqliteJobRepository) -> None:
+    first = await created(jobs, "a", chat=-1, thread=5)
+    second = await created(jobs, "b", chat=-1)
+    other = await created(jobs, "c", chat=-2, thread=9)
+    assert await jobs.move_chat(-1, -1001) == 2
+    for job_id in (first.id, second.id):
+        moved = await jobs.get(job_id)
+        assert moved is not None
+        assert moved.chat_id == -1001
+        assert moved.thread_id is None
+    untouched = await jobs.get(other.id)
+    assert untouched == other
+    assert await jobs.move_chat(-1, -1001) == 0
+
+
+async def test_recent_generation_seconds(jobs: SqliteJobRepository, database: Database) -> None:
+    assert await jobs.recent_generation_seconds(5) == []
+    timings = {"a": (100.0, 104.0), "b": (200.0, 209.5), "c": (300.0, 301.0)}
+    for key in timings:
+        job = await created(jobs, key)
+        await advance(jobs, job, JobState.GENERATED)
+    await created(jobs, "pending")  # never generated: not counted
+    async with database.transaction() as connection:
+        for key, (submitted, generated) in timings.items():
+            await connection.execute(
+                "UPDATE jobs SET submitted_at = ?, generated_at = ? WHERE request_key = ?",
+                (submitted, generated, key),
+            )
+    assert await jobs.recent_generation_seconds(5) == [1.0, 9.5, 4.0]  # newest first
+    assert await jobs.recent_generation_seconds(2) == [1.0, 9.5]
+
+
+async def test_recent_generation_seconds_real_clock(jobs: SqliteJobRepository) -> None:
+    job = await created(jobs, "a")
+    await advance(jobs, job, JobState.GENERATED)
+    [seconds] = await jobs.recent_generation_seconds(1)
+    assert seconds >= 0
