@@ -70,12 +70,14 @@ class Database:
         return int(row[0]) if row else 0
 
     async def migrate(self) -> None:
-        current = await self.schema_version()
         for version, script in _migrations():
-            if version <= current:
-                continue
-            log.info("applying database migration %04d", version)
             async with self.transaction() as connection:
+                # Checked inside the write transaction: two processes never both apply it.
+                async with connection.execute("PRAGMA user_version") as cursor:
+                    row = await cursor.fetchone()
+                if row is not None and int(row[0]) >= version:
+                    continue
+                log.info("applying database migration %04d", version)
                 for statement in _statements(script):
                     await connection.execute(statement)
                 await connection.execute(f"PRAGMA user_version={version:d}")

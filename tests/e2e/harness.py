@@ -44,7 +44,7 @@ def make_settings(telegram: TelegramEmulator, yandex: YandexArtEmulator, databas
     env = bot_environment(telegram, yandex, database, **overrides)
     if "YANDEX_IAM_TOKEN" in env:
         env.pop("YANDEX_API_KEY")
-    return Settings(_env_file=None, **{key.lower(): value for key, value in env.items()})
+    return Settings.model_validate({key.lower(): value for key, value in env.items()})
 
 
 @asynccontextmanager

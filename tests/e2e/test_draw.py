@@ -97,8 +97,9 @@ async def test_forum_topic_reply_prompt_and_thread(
     photo = telegram.photos(GROUP)[0]
     assert photo.params["message_thread_id"] == 77
     assert photo.response["result"]["message_thread_id"] == 77
-    assert yandex.submits()[0].body is not None
-    assert yandex.submits()[0].body["messages"][0]["text"] == "an owl reading a book"
+    body = yandex.submits()[0].body
+    assert body is not None
+    assert body["messages"][0]["text"] == "an owl reading a book"
 
 
 async def test_bad_prompts_get_a_reply_and_cost_nothing(

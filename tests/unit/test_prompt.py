@@ -177,7 +177,9 @@ def test_em_dash_punctuation_next_to_an_option() -> None:
 # --- empty and length -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("raw", ["", "   ", "\n\t ", "--ar 16:9", "--seed 3 --ar wide", " —seed 1 "])
+@pytest.mark.parametrize(
+    "raw", ["", "   ", "\n\t ", "--ar 16:9", "--seed 3 --ar wide", " —seed 1 "]
+)
 def test_empty_prompt(raw: str) -> None:
     assert problem_of(raw) is PromptProblem.EMPTY
 
@@ -266,7 +268,7 @@ def test_parse_never_raises_anything_but_prompt_error(raw: str) -> None:
 
 
 _NO_DASH_TEXT = st.text(
-    alphabet=st.characters(exclude_characters=DASHES, exclude_categories=("Cs",))
+    alphabet=st.characters(exclude_characters=DASHES, exclude_categories=["Cs"])
 )
 
 
