@@ -25,13 +25,17 @@ def main() -> None:
     from bot.logging_setup import setup_logging
 
     setup_logging(settings.log_level, secrets)
-    from bot.app import create_application  # imports aiogram: slow, so after config checks
+    from bot.app import StartupError, create_application  # aiogram is slow: after the config
 
     async def run() -> None:
         application = await create_application(settings)
         await application.run_polling()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except StartupError as error:
+        print(f"cannot start: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

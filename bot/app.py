@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,12 @@ from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
+from aiogram.exceptions import (
+    TelegramNetworkError,
+    TelegramNotFound,
+    TelegramServerError,
+    TelegramUnauthorizedError,
+)
 from aiogram.types import TelegramObject
 
 from bot.config import Settings
@@ -30,6 +37,10 @@ from storage.jobs import SqliteJobRepository
 log = logging.getLogger(__name__)
 
 HANDLER_DRAIN_SECONDS = 3.0
+
+
+class StartupError(Exception):
+    """The bot cannot start; the message is one line for the operator, without secrets."""
 
 
 def build_bot(settings: Settings) -> Bot:
@@ -129,12 +140,33 @@ class Application:
 
     async def run_polling(self, *, handle_signals: bool = True) -> None:
         try:
+            await self.preflight()
             await self.dispatcher.start_polling(
                 self.bot, handle_signals=handle_signals, polling_timeout=10,
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
             )
         finally:
             await self.close()
+
+    async def preflight(self, attempts: int = 5) -> None:
+        """Check the token against Telegram before anything else, with one clear line on
+        failure; a network that is still coming up gets a few retries."""
+        url = self.settings.telegram_api_url
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.bot.get_me()
+                return
+            except TelegramUnauthorizedError:
+                raise StartupError(
+                    "Telegram rejected BOT_TOKEN (401 Unauthorized): use the token @BotFather "
+                    "gave you (and check TELEGRAM_API_URL)") from None
+            except (TelegramNetworkError, TelegramServerError, TelegramNotFound) as error:
+                if attempt == attempts:
+                    raise StartupError(
+                        f"cannot reach the Telegram Bot API at TELEGRAM_API_URL={url}: "
+                        f"{error.message}") from None
+                log.warning("Telegram not reachable yet (%s); retrying", error.message)
+                await asyncio.sleep(min(2.0**attempt, 8.0))
 
     async def stop(self) -> None:
         await self.dispatcher.stop_polling()
@@ -146,7 +178,12 @@ class Application:
 
 
 async def create_application(settings: Settings) -> Application:
-    database = await Database.open(settings.database_path)
+    try:
+        database = await Database.open(settings.database_path)
+    except (OSError, sqlite3.Error) as error:
+        raise StartupError(
+            f"cannot open the database at DATABASE_PATH={settings.database_path}: {error}"
+        ) from None
     jobs = SqliteJobRepository(database)
     http = build_http_client(settings)
     bot = build_bot(settings)

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-_TOKEN_SHAPE = re.compile(r"^\d+:[\w-]+$")
+_TOKEN_SHAPE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9._-]+)?$")
 _MODEL_URI = re.compile(r"^art://[^/\s]+/[a-z0-9][a-z0-9._-]*(/[a-z0-9._-]+)?$")
 
@@ -57,10 +57,21 @@ class Settings(BaseSettings):
     @field_validator("bot_token")
     @classmethod
     def _token_shape(cls, value: SecretStr) -> SecretStr:
-        if not _TOKEN_SHAPE.match(value.get_secret_value()):
+        token = value.get_secret_value().strip()
+        if not _TOKEN_SHAPE.fullmatch(token):
             # Never echo the value: it is a secret.
             raise ValueError("must look like 123456789:AAE... (the token @BotFather gave you)")
-        return value
+        return SecretStr(token)
+
+    @field_validator("yandex_api_key", "yandex_iam_token")
+    @classmethod
+    def _credential_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secret = value.get_secret_value().strip()
+        if not secret or any(char.isspace() for char in secret):
+            raise ValueError("must be a single word without spaces (the key or token itself)")
+        return SecretStr(secret)
 
     @field_validator("yandex_folder_id")
     @classmethod

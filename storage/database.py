@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import sqlite3
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from importlib import resources
 from pathlib import Path
 
@@ -50,13 +51,19 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._lock:
-            await self._connection.execute("BEGIN IMMEDIATE")
             try:
+                await self._connection.execute("BEGIN IMMEDIATE")
                 yield self._connection
+                await self._connection.execute("COMMIT")
             except BaseException:
-                await self._connection.execute("ROLLBACK")
+                # Shielded: a cancelled task must not leave the shared connection inside an
+                # open transaction (aiosqlite still runs a BEGIN whose caller was cancelled).
+                await asyncio.shield(self._rollback())
                 raise
-            await self._connection.execute("COMMIT")
+
+    async def _rollback(self) -> None:
+        with suppress(sqlite3.OperationalError):  # no transaction open: BEGIN itself failed
+            await self._connection.execute("ROLLBACK")
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:

@@ -63,10 +63,16 @@ def cut_utf16(value: str, limit: int) -> str:
     """`value` cut to `limit` UTF-16 units (Telegram's measure), with an ellipsis if cut."""
     if utf16_len(value) <= limit:
         return value
-    kept = value
-    while utf16_len(kept) > limit - 1:
-        kept = kept[: max(0, len(kept) - max(1, (utf16_len(kept) - limit + 1) // 2))]
-    return kept.rstrip() + "…"
+    if limit < 1:
+        return ""
+    kept, used = [], 0
+    for char in value:
+        size = 2 if ord(char) > 0xFFFF else 1
+        if used + size > limit - 1:
+            break
+        kept.append(char)
+        used += size
+    return "".join(kept).rstrip() + "…"
 
 
 def build_caption(job: Job) -> str:

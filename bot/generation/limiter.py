@@ -23,19 +23,24 @@ class RollingWindowLimiter:
         # The server sees a request a little after we stamp it: keep a small safety margin.
         self.window = window * (1 + margin) + 0.005
         self._stamps: deque[float] = deque(maxlen=limit)
+        self._paused_until = 0.0
         self._lock = asyncio.Lock()
         self._clock = clock
 
     async def acquire(self) -> None:
         async with self._lock:
-            if len(self._stamps) == self.limit:
-                wait = self._stamps[0] + self.window - self._clock()
-                if wait > 0:
-                    await asyncio.sleep(wait)
+            # A loop, not one sleep: a hold_off() may arrive while we wait.
+            while (wait := self._wait()) > 0:  # noqa: ASYNC110
+                await asyncio.sleep(wait)
             self._stamps.append(self._clock())
 
+    def _wait(self) -> float:
+        now = self._clock()
+        wait = self._paused_until - now
+        if len(self._stamps) == self.limit:
+            wait = max(wait, self._stamps[0] + self.window - now)
+        return wait
+
     def hold_off(self, seconds: float) -> None:
-        """After a 429 anyway: treat the whole window as used for `seconds` more."""
-        until = self._clock() + seconds - self.window
-        self._stamps.clear()
-        self._stamps.extend([until] * self.limit)
+        """After a 429 anyway: nothing passes for `seconds`; the window's count still holds."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)

@@ -14,8 +14,16 @@ import time
 from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from bot.generation.delivery import ChatMoved, Delivered, Delivery, RetryLater, Undeliverable
+from bot.generation.delivery import (
+    ChatMoved,
+    Delivered,
+    Delivery,
+    DeliveryResult,
+    RetryLater,
+    Undeliverable,
+)
 from bot.generation.limiter import RollingWindowLimiter
 from bot.prompt import DrawOptions
 from bot.yandexart.client import GenerationRequest, YandexArtClient
@@ -32,6 +40,7 @@ from storage.models import Job, JobState
 from storage.repositories import JobRepository
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DEFAULT_GENERATION_SECONDS = 3.0  # until recent jobs tell better
 STOP_GRACE_SECONDS = 5.0  # how long shutdown waits for a submit already on the wire
@@ -61,7 +70,7 @@ class GenerationService:
         self._submits = RollingWindowLimiter(settings.submits_per_minute, 60.0)
         self._polls = RollingWindowLimiter(settings.polls_per_second, 1.0)
         self._tasks: dict[int, asyncio.Task[None]] = {}
-        self._on_wire: set[asyncio.Task[str]] = set()
+        self._critical: set[asyncio.Future[Any]] = set()
         self._durations: deque[float] = deque(maxlen=20)
         self._stopping = False
 
@@ -85,10 +94,12 @@ class GenerationService:
 
     async def stop(self) -> None:
         """Cancel every job task; the database already holds all that is needed to resume.
-        A submit already sent gets a few seconds to store its operation id."""
+        A request already sent (a submit, a photo) gets a few seconds to record its outcome."""
         self._stopping = True
-        if self._on_wire:
-            await asyncio.wait(self._on_wire, timeout=STOP_GRACE_SECONDS)
+        if self._critical:
+            await asyncio.wait(list(self._critical), timeout=STOP_GRACE_SECONDS)
+            for task in list(self._critical):
+                task.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
@@ -134,7 +145,7 @@ class GenerationService:
                 return await self.jobs.get(job.id)  # moved on elsewhere (e.g. cancelled)
             attempt += 1
             try:
-                operation_id = await self._on_the_wire(self.client.submit(request))
+                operation_id = await self._shielded(self.client.submit(request))
             except ContentRefused:
                 log.info("job %s: prompt refused by the content filter", job.id)
                 return await self._end(job, JobState.REFUSED, "content refused", "refused")
@@ -165,11 +176,12 @@ class GenerationService:
             log.info("job %s: submitted as operation %s", job.id, operation_id)
             return await self.jobs.get(job.id)
 
-    async def _on_the_wire(self, call: Awaitable[str]) -> str:
-        """Run a submit so that shutdown lets it finish (its answer says what was billed)."""
-        task: asyncio.Task[str] = asyncio.ensure_future(call)
-        self._on_wire.add(task)
-        task.add_done_callback(self._on_wire.discard)
+    async def _shielded(self, call: Awaitable[T]) -> T:
+        """Run a request whose outcome must be recorded (a submit's operation id, a photo's
+        delivery) so that shutdown lets it finish instead of cutting it off mid-way."""
+        task: asyncio.Future[T] = asyncio.ensure_future(call)
+        self._critical.add(task)
+        task.add_done_callback(self._critical.discard)
         return await asyncio.shield(task)
 
     async def _retry_submit_later(self, job: Job, attempt: int, error: YandexArtError) -> None:
@@ -227,9 +239,8 @@ class GenerationService:
         attempt = 0
         while True:
             attempt += 1
-            result = await self.delivery.send_photo(job, image)
+            result = await self._shielded(self._send_and_record(job, image))
             if isinstance(result, Delivered):
-                await self.jobs.mark_delivered(job.id)
                 if not result.confirmed:
                     log.warning("job %s: photo sent, unconfirmed (network error)", job.id)
                 log.info("job %s: delivered", job.id)
@@ -248,6 +259,12 @@ class GenerationService:
             delay = max(result.seconds, self._backoff(attempt)) if attempt > 3 else result.seconds
             log.info("job %s: delivery postponed %.0f s (%s)", job.id, delay, result.reason)
             await asyncio.sleep(delay)
+
+    async def _send_and_record(self, job: Job, image: bytes) -> DeliveryResult:
+        result = await self.delivery.send_photo(job, image)
+        if isinstance(result, Delivered):
+            await self.jobs.mark_delivered(job.id)
+        return result
 
     async def _end(self, job: Job, state: JobState, reason: str, notice: str) -> Job | None:
         """Finish the job (once) and tell the user; returns the finished job."""

@@ -368,3 +368,34 @@ async def test_no_secret_in_debug_logs(
     assert telegram.token not in logged
     assert telegram.token.split(":")[1] not in logged
     assert "test-api-key" not in logged
+
+
+async def test_photo_arrives_even_if_the_command_was_deleted(
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path
+) -> None:
+    yandex.paused = True
+    settings = make_settings(telegram, yandex, db_path)
+    async with running_bot(settings, telegram):
+        command = telegram.user_message(chat_id=ALICE, user_id=ALICE, text="/draw then delete")
+        await telegram.wait_for(lambda: yandex.accepted_submits == 1, what="the submit")
+        telegram.chats[ALICE].messages[command].deleted = True
+        yandex.paused = False
+        await telegram.wait_for(lambda: len(telegram.photos(ALICE)) == 1, what="the photo")
+    assert "reply_to_message" not in telegram.photos(ALICE)[0].response["result"]
+
+
+async def test_group_upgraded_to_supergroup_still_gets_its_photo(
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path
+) -> None:
+    yandex.paused = True
+    old_group, new_group = -4242, -1004242
+    settings = make_settings(telegram, yandex, db_path)
+    async with running_bot(settings, telegram):
+        telegram.user_message(chat_id=old_group, user_id=ALICE, chat_type="group",
+                              text="/draw@ourbot migrating")
+        await telegram.wait_for(lambda: yandex.accepted_submits == 1, what="the submit")
+        telegram.chat_migrated(old_chat_id=old_group, new_chat_id=new_group)
+        yandex.paused = False
+        await telegram.wait_for(lambda: len(telegram.photos(new_group)) == 1, what="the photo")
+    [job] = await jobs_in(db_path)
+    assert job.chat_id == new_group and job.state is JobState.DELIVERED

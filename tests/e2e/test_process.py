@@ -153,3 +153,20 @@ async def test_sigint_also_exits_zero(
     await telegram.wait_for(lambda: len(telegram.ok_calls("deleteWebhook")) == 1, timeout=30,
                             what="the bot to start")
     assert await kill(process, signum) == 0
+
+
+async def test_rejected_bot_token_is_one_clear_line(
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, tmp_path: Path
+) -> None:
+    env = bot_environment(telegram, yandex, tmp_path / "bot.sqlite3",
+                          bot_token="999:WRONG-token-value", log_level="WARNING")
+    env["PATH"] = os.environ.get("PATH", "")
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", cwd=tmp_path, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    _, stderr = await asyncio.wait_for(process.communicate(), timeout=30)
+    text = stderr.decode()
+    assert process.returncode == 1
+    assert text.strip().splitlines()[-1].startswith("cannot start: Telegram rejected BOT_TOKEN")
+    assert "WRONG-token-value" not in text and "Traceback" not in text

@@ -241,3 +241,12 @@ def test_describe_error_several_problems_one_line() -> None:
 
 def test_daily_limit_zero_allowed() -> None:
     assert settings(daily_limit=0).daily_limit == 0
+
+
+def test_bot_token_with_trailing_newline_is_not_accepted_as_is() -> None:
+    try:
+        s = settings(bot_token=TOKEN + "\n")
+    except ValidationError as error:
+        assert "BOT_TOKEN" in describe_error(error)
+    else:
+        assert s.bot_token.get_secret_value() == TOKEN  # stripping it would be fine too

@@ -118,3 +118,26 @@ async def test_fake_clock_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_invalid_arguments(limit: int, window: float) -> None:
     with pytest.raises(ValueError):
         RollingWindowLimiter(limit, window)
+
+
+async def test_short_hold_off_never_relaxes_the_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [0.0]
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(delay: float) -> None:
+        now[0] += max(delay, 0.0)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    limiter = RollingWindowLimiter(LIMIT, 10.0, margin=0.0, clock=lambda: now[0])
+    granted: list[float] = []
+    for _ in range(LIMIT):  # the window is now full until t = 10.005
+        await limiter.acquire()
+        granted.append(now[0])
+    limiter.hold_off(1.0)  # a 429 arrived: wait at least one more second
+    for _ in range(LIMIT):
+        await limiter.acquire()
+        granted.append(now[0])
+    assert granted[LIMIT] >= 1.0  # delayed by the hold-off, as documented
+    for index in range(len(granted) - LIMIT):
+        assert granted[index + LIMIT] - granted[index] >= 10.0

@@ -423,3 +423,16 @@ async def test_recent_generation_seconds_real_clock(jobs: SqliteJobRepository) -
     await advance(jobs, job, JobState.GENERATED)
     [seconds] = await jobs.recent_generation_seconds(1)
     assert seconds >= 0
+
+
+async def test_cancelled_transaction_leaves_the_connection_usable(
+    jobs: SqliteJobRepository,
+) -> None:
+    task = asyncio.create_task(jobs.create(new_job("a"), daily_limit=None))
+    await asyncio.sleep(0)  # the task now waits for its BEGIN IMMEDIATE
+    assert not task.done()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    result = await jobs.create(new_job("b"), daily_limit=None)
+    assert isinstance(result, Created)
