@@ -53,6 +53,9 @@ class ServiceSettings:
     polls_per_second: int = 50
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
+    # The naive strategy most bots use, kept as the benchmark's baseline: a fixed poll interval
+    # and no pacing at all.
+    naive_poll_interval: float | None = None
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -109,6 +112,17 @@ class GenerationService:
     def active(self) -> int:
         return len(self._tasks)
 
+    async def cancel(self, job_id: int, reason: str = "cancelled by the user") -> bool:
+        """Cancel an unfinished job (refunded) and stop working on it. False if it had
+        already finished."""
+        if not await self.jobs.finish(job_id, JobState.CANCELLED, reason):
+            return False
+        task = self._tasks.get(job_id)
+        if task is not None and task is not asyncio.current_task():
+            task.cancel()
+        log.info("job %s: cancelled (%s)", job_id, reason)
+        return True
+
     # one job
 
     async def _run(self, job: Job) -> None:
@@ -139,7 +153,8 @@ class GenerationService:
         while True:
             if self._past_deadline(job):
                 return await self._end(job, JobState.EXPIRED, "deadline before submit", "expired")
-            await self._submits.acquire()
+            if self.settings.naive_poll_interval is None:
+                await self._submits.acquire()
             claimed = await self.jobs.mark_submitting(job.id)
             if claimed is None:
                 return await self.jobs.get(job.id)  # moved on elsewhere (e.g. cancelled)
@@ -200,7 +215,8 @@ class GenerationService:
             if self._past_deadline(job):
                 log.warning("job %s: operation %s passed the deadline", job.id, job.operation_id)
                 return await self._end(job, JobState.EXPIRED, "deadline", "expired")
-            await self._polls.acquire()
+            if self.settings.naive_poll_interval is None:
+                await self._polls.acquire()
             try:
                 image = await self.client.poll(job.operation_id)
             except (OperationFailed, OperationNotFound) as error:
@@ -220,8 +236,9 @@ class GenerationService:
             if image is not None:
                 return await self._generated(job, image, submitted_at)
             failures = 0
-            await self._sleep_within_deadline(
-                job, self._poll_interval(time.time() - submitted_at, expected))
+            interval = self.settings.naive_poll_interval or self._poll_interval(
+                time.time() - submitted_at, expected)
+            await self._sleep_within_deadline(job, interval)
 
     async def _generated(self, job: Job, image: bytes, submitted_at: float) -> Job | None:
         if not await self.jobs.store_image(job.id, image):
