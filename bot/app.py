@@ -30,6 +30,13 @@ from bot.generation.intake import Intake, LimitSettings
 from bot.generation.service import GenerationService, ServiceSettings
 from bot.telegram_retry import RetryAfterMiddleware
 from bot.yandexart.client import YandexArtClient, build_auth_header
+from bot.yandexart.images import ImagesApiClient
+from bot.yandexart.provider import (
+    ImageProvider,
+    ImagesProvider,
+    OperationsProvider,
+    uses_images_api,
+)
 from handlers import build_router
 from storage.database import Database
 from storage.jobs import SqliteJobRepository
@@ -66,6 +73,18 @@ def build_yandexart_client(settings: Settings, http: httpx.AsyncClient) -> Yande
         operations_url=settings.yandex_operations_url,
         credential_setting=settings.credential_setting,
     )
+
+
+def build_provider(settings: Settings, http: httpx.AsyncClient) -> ImageProvider:
+    """The async operations API, or the Images API for `aliceai-image-art…` models."""
+    if not uses_images_api(settings.yandex_art_model):
+        return OperationsProvider(build_yandexart_client(settings, http))
+    client = build_yandexart_client(settings, http)
+    return ImagesProvider(ImagesApiClient(
+        http, auth_header=client.auth_header, model_uri=settings.model_uri,
+        images_url=settings.yandex_images_url, credential_setting=settings.credential_setting,
+        timeout=max(settings.yandex_request_timeout, 120.0),
+    ))
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -189,11 +208,12 @@ async def create_application(settings: Settings) -> Application:
     bot = build_bot(settings)
     delivery = Delivery(bot)
     service = GenerationService(
-        jobs=jobs, client=build_yandexart_client(settings, http), delivery=delivery,
+        jobs=jobs, provider=build_provider(settings, http), delivery=delivery,
         settings=ServiceSettings(
             deadline_seconds=settings.job_deadline_seconds,
             submits_per_minute=settings.yandex_submits_per_minute,
             polls_per_second=settings.yandex_polls_per_second,
+            max_in_flight=settings.yandex_max_in_flight,
         ),
     )
     intake = Intake(jobs=jobs, service=service, delivery=delivery, limits=LimitSettings(

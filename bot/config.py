@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     yandex_request_timeout: float = Field(default=30.0, gt=0)
     yandex_submits_per_minute: int = Field(default=500, ge=1)
     yandex_polls_per_second: int = Field(default=50, ge=1)
+    yandex_max_in_flight: int = Field(default=200, ge=1)
+    yandex_images_url: str = "https://ai.api.cloud.yandex.net"
 
     # Jobs
     job_deadline_seconds: float = Field(default=600.0, gt=0)
@@ -92,7 +94,8 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("telegram_api_url", "yandex_art_url", "yandex_operations_url")
+    @field_validator("telegram_api_url", "yandex_art_url", "yandex_operations_url",
+                     "yandex_images_url")
     @classmethod
     def _url_shape(cls, value: str) -> str:
         value = value.strip().rstrip("/")

@@ -29,6 +29,21 @@ INSERT INTO jobs (request_key, chat_id, thread_id, user_id, message_id, language
 VALUES (:request_key, :chat_id, :thread_id, :user_id, :message_id, :language, :prompt,
         :options, 'queued', :day, :now, :now, :deadline_at)
 """
+# Round-robin across users and chats: a job's rank is its place among its user's (and its
+# chat's) queued jobs; lower ranks are served first, ties by arrival.
+_RANKED = """
+SELECT *,
+       ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) AS user_rank,
+       ROW_NUMBER() OVER (PARTITION BY chat_id ORDER BY id) AS chat_rank
+FROM jobs WHERE state = 'queued'
+"""
+_FAIR_KEY = "max(user_rank, chat_rank), id"
+_QUEUE_ORDER = f"""
+SELECT id, request_key, chat_id, thread_id, user_id, message_id, language, prompt, options, state,
+       reason, operation_id, attempts, status_message_id, day, created_at, updated_at,
+       deadline_at, submitted_at, generated_at, finished_at
+FROM ({_RANKED}) ORDER BY {_FAIR_KEY}
+"""
 _USED_ON = f"SELECT count(*) FROM jobs WHERE user_id = ? AND day = ? AND state NOT IN ({_REFUNDED})"
 
 
@@ -70,6 +85,26 @@ class SqliteJobRepository:
                 connection, f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED}) ORDER BY id", ()
             )
 
+    async def queued_in_order(self, limit: int) -> list[Job]:
+        async with self._db.reading() as connection:
+            return await _all(connection, _QUEUE_ORDER + " LIMIT ?", (limit,))
+
+    async def queue_position(self, job_id: int) -> int | None:
+        async with self._db.reading() as connection:
+            row = await _row(
+                connection,
+                f"SELECT position FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY {_FAIR_KEY}) "
+                f"AS position FROM ({_RANKED})) WHERE id = ?",
+                (job_id,),
+            )
+        return int(row[0]) if row else None
+
+    async def overdue(self, now: float) -> list[Job]:
+        async with self._db.reading() as connection:
+            return await _all(
+                connection, "SELECT * FROM jobs WHERE state = 'queued' AND deadline_at <= ?",
+                (now,))
+
     async def used_on(self, user_id: int, day: str) -> int:
         async with self._db.reading() as connection:
             return await _scalar(connection, _USED_ON, (user_id, day))
@@ -94,8 +129,11 @@ class SqliteJobRepository:
 
     async def store_image(self, job_id: int, image: bytes) -> bool:
         async with self._db.transaction() as connection:
-            if not await _move(connection, job_id, JobState.SUBMITTED, JobState.GENERATED,
-                               "generated_at = :now"):
+            # From submitting too: the synchronous Images API answers with the image itself.
+            if not (await _move(connection, job_id, JobState.SUBMITTED, JobState.GENERATED,
+                                "generated_at = :now")
+                    or await _move(connection, job_id, JobState.SUBMITTING, JobState.GENERATED,
+                                   "submitted_at = :now, generated_at = :now")):
                 return False
             await connection.execute(
                 "INSERT OR REPLACE INTO job_images (job_id, image) VALUES (?, ?)", (job_id, image)

@@ -18,6 +18,15 @@ class JobRepository(Protocol):
 
     async def unfinished(self) -> list[Job]: ...
 
+    async def queued_in_order(self, limit: int) -> list[Job]:
+        """The next `limit` queued jobs in serving order: round-robin across users and chats."""
+
+    async def queue_position(self, job_id: int) -> int | None:
+        """1-based place of a queued job in serving order; None if it is not queued."""
+
+    async def overdue(self, now: float) -> list[Job]:
+        """Queued jobs whose deadline has passed."""
+
     async def used_on(self, user_id: int, day: str) -> int:
         """Jobs that count against the user's limit on that day (refunded ones do not)."""
 
@@ -30,7 +39,8 @@ class JobRepository(Protocol):
     async def mark_submitted(self, job_id: int, operation_id: str) -> bool: ...
 
     async def store_image(self, job_id: int, image: bytes) -> bool:
-        """submitted -> generated, with the image kept until it is delivered."""
+        """submitted (or submitting, for an API that answers with the image) -> generated,
+        with the image kept until it is delivered."""
 
     async def image(self, job_id: int) -> bytes | None: ...
 

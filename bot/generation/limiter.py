@@ -1,19 +1,24 @@
 """Pacing for the YandexArt quotas.
 
 Hand-written because the quotas count requests in a rolling window: a leaky bucket (aiolimiter)
-lets a full bucket plus a window's refill through in one window, i.e. up to twice the quota.
+lets a full bucket plus a window's refill through in one window, i.e. up to twice the quota. It
+also serves waiters by priority, so a scarce poll budget goes to the jobs most likely done.
 """
 
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import time
 from collections import deque
 from collections.abc import Callable
 
 
 class RollingWindowLimiter:
-    """At most `limit` acquisitions in any `window` seconds, served first come first served."""
+    """At most `limit` acquisitions in any `window` seconds; waiters with the lowest priority
+    value go first (then first come, first served). After a 429 (`penalize`) it halves its rate
+    and wins it back step by step, one window at a time."""
 
     def __init__(self, limit: int, window: float, *, margin: float = 0.02,
                  clock: Callable[[], float] = time.monotonic) -> None:
@@ -22,25 +27,57 @@ class RollingWindowLimiter:
         self.limit = limit
         # The server sees a request a little after we stamp it: keep a small safety margin.
         self.window = window * (1 + margin) + 0.005
+        self.effective_limit = limit
         self._stamps: deque[float] = deque(maxlen=limit)
         self._paused_until = 0.0
-        self._lock = asyncio.Lock()
+        self._last_change = 0.0
         self._clock = clock
+        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._order = itertools.count()
+        self._pump: asyncio.Task[None] | None = None
 
-    async def acquire(self) -> None:
-        async with self._lock:
-            # A loop, not one sleep: a hold_off() may arrive while we wait.
+    async def acquire(self, priority: float = 0.0) -> None:
+        if not self._waiters and self._wait() <= 0:
+            self._stamps.append(self._clock())
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._waiters, (priority, next(self._order), future))
+        if self._pump is None or self._pump.done():
+            self._pump = asyncio.create_task(self._serve_waiters())
+        await future
+
+    async def _serve_waiters(self) -> None:
+        while self._waiters:
+            # A loop, not one sleep: a hold_off() or penalize() may arrive while we wait.
             while (wait := self._wait()) > 0:  # noqa: ASYNC110
                 await asyncio.sleep(wait)
-            self._stamps.append(self._clock())
+            while self._waiters:
+                _, _, future = heapq.heappop(self._waiters)
+                if not future.done():  # skip waiters that were cancelled
+                    self._stamps.append(self._clock())
+                    future.set_result(None)
+                    break
 
     def _wait(self) -> float:
         now = self._clock()
+        self._recover(now)
         wait = self._paused_until - now
-        if len(self._stamps) == self.limit:
-            wait = max(wait, self._stamps[0] + self.window - now)
+        if len(self._stamps) >= self.effective_limit:
+            wait = max(wait, self._stamps[-self.effective_limit] + self.window - now)
         return wait
 
+    def _recover(self, now: float) -> None:
+        if self.effective_limit < self.limit and now - self._last_change >= self.window:
+            self.effective_limit = min(self.limit, self.effective_limit + max(1, self.limit // 10))
+            self._last_change = now
+
     def hold_off(self, seconds: float) -> None:
-        """After a 429 anyway: nothing passes for `seconds`; the window's count still holds."""
+        """Nothing passes for `seconds`; the window's count still holds."""
         self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def penalize(self, hold: float) -> None:
+        """The server said 429 anyway (a lower quota, or another client on the folder): halve
+        the rate, and let nothing through for `hold` seconds."""
+        self.effective_limit = max(1, self.effective_limit // 2)
+        self._last_change = self._clock()
+        self.hold_off(hold)

@@ -1,17 +1,21 @@
 """The generation service: drives every job from `queued` to `delivered` (or a final failure).
 
-One task per unfinished job, all sharing the YandexArt pacing. Every step starts from what the
-database says, so a restarted process picks each job up where it stopped.
+- The submitter picks queued jobs from SQLite in round-robin order (across users and chats), as
+  fast as the submit quota and the cap on jobs in flight allow.
+- Each submitted job gets a task that polls its operation when it is likely done (learned from
+  recent generation times), paced under the poll quota, then sends the photo.
+- Every step starts from what the database says, so a restarted process picks each job up where
+  it stopped: queued ones are submitted, submitted ones polled (never resubmitted), generated ones
+  sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-import statistics
 import time
-from collections import deque
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -25,8 +29,9 @@ from bot.generation.delivery import (
     Undeliverable,
 )
 from bot.generation.limiter import RollingWindowLimiter
+from bot.generation.timing import GenerationTiming
 from bot.prompt import DrawOptions
-from bot.yandexart.client import GenerationRequest, YandexArtClient
+from bot.yandexart.client import GenerationRequest
 from bot.yandexart.errors import (
     AuthError,
     ContentRefused,
@@ -36,14 +41,15 @@ from bot.yandexart.errors import (
     TransientError,
     YandexArtError,
 )
+from bot.yandexart.provider import Finished, ImageProvider
 from storage.models import Job, JobState
 from storage.repositories import JobRepository
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-DEFAULT_GENERATION_SECONDS = 3.0  # until recent jobs tell better
-STOP_GRACE_SECONDS = 5.0  # how long shutdown waits for a submit already on the wire
+STOP_GRACE_SECONDS = 5.0  # how long shutdown waits for a request already on the wire
+SWEEP_SECONDS = 2.0  # how often queued jobs are checked against their deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +57,7 @@ class ServiceSettings:
     deadline_seconds: float = 600.0
     submits_per_minute: int = 500
     polls_per_second: int = 50
+    max_in_flight: int = 200
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
     # The naive strategy most bots use, kept as the benchmark's baseline: a fixed poll interval
@@ -64,49 +71,62 @@ def backoff(attempt: int, base: float, cap: float) -> float:
 
 
 class GenerationService:
-    def __init__(self, *, jobs: JobRepository, client: YandexArtClient, delivery: Delivery,
+    def __init__(self, *, jobs: JobRepository, provider: ImageProvider, delivery: Delivery,
                  settings: ServiceSettings) -> None:
         self.jobs = jobs
-        self.client = client
+        self.provider = provider
         self.delivery = delivery
         self.settings = settings
+        self.timing = GenerationTiming()
         self._submits = RollingWindowLimiter(settings.submits_per_minute, 60.0)
         self._polls = RollingWindowLimiter(settings.polls_per_second, 1.0)
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._critical: set[asyncio.Future[Any]] = set()
-        self._durations: deque[float] = deque(maxlen=20)
+        self._in_flight: set[int] = set()  # jobs holding a slot: claimed until their image is in
+        self._not_before: dict[int, float] = {}  # queued jobs backing off after a failed submit
+        self._wake = asyncio.Event()
+        self._submitter: asyncio.Task[None] | None = None
         self._stopping = False
 
     # lifecycle
 
     async def start(self) -> int:
-        """Resume every unfinished job; returns how many."""
-        self._durations.extend(reversed(await self.jobs.recent_generation_seconds(20)))
+        """Resume every unfinished job and start the submitter; returns how many resumed."""
+        self.timing.extend(await self.jobs.recent_generation_seconds(self.timing.size))
         pending = await self.jobs.unfinished()
         for job in pending:
             log.info("job %s: resuming in state %s", job.id, job.state)
-            self.launch(job)
+            if job.state is JobState.SUBMITTED:
+                self._in_flight.add(job.id)
+            if job.state is not JobState.QUEUED:
+                self._spawn(job)
+        self._submitter = asyncio.create_task(self._submit_loop(), name="submitter")
         return len(pending)
 
     def launch(self, job: Job) -> None:
-        if self._stopping or job.id in self._tasks:
-            return
-        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
-        self._tasks[job.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+        """A new queued job is in the database: let the submitter consider it."""
+        self._wake.set()
 
     async def stop(self) -> None:
         """Cancel every job task; the database already holds all that is needed to resume.
         A request already sent (a submit, a photo) gets a few seconds to record its outcome."""
         self._stopping = True
+        if self._submitter is not None:
+            self._submitter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._submitter
         if self._critical:
             await asyncio.wait(list(self._critical), timeout=STOP_GRACE_SECONDS)
-            for task in list(self._critical):
-                task.cancel()
+            for future in list(self._critical):
+                future.cancel()
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
 
     @property
     def active(self) -> int:
@@ -120,24 +140,85 @@ class GenerationService:
         task = self._tasks.get(job_id)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
+        self._release(job_id)
+        self._not_before.pop(job_id, None)
         log.info("job %s: cancelled (%s)", job_id, reason)
         return True
 
+    # the submitter
+
+    async def _submit_loop(self) -> None:
+        next_sweep = 0.0
+        while True:
+            if time.monotonic() >= next_sweep:
+                await self._expire_overdue()
+                next_sweep = time.monotonic() + SWEEP_SECONDS
+            job = await self._next_submittable()
+            if job is None or len(self._in_flight) >= self.settings.max_in_flight:
+                await self._sleep_until_woken(min(self._next_retry_in(), SWEEP_SECONDS))
+                continue
+            if self._paced:
+                await self._submits.acquire()
+                job = await self._next_submittable()  # the order may have changed meanwhile
+                if job is None:
+                    continue
+            self._in_flight.add(job.id)
+            self._spawn(job)
+
+    async def _next_submittable(self) -> Job | None:
+        now = time.monotonic()
+        for job_id, not_before in list(self._not_before.items()):
+            if not_before <= now:
+                del self._not_before[job_id]
+        skip = self._in_flight | set(self._not_before)
+        for job in await self.jobs.queued_in_order(len(skip) + 1):
+            if job.id not in skip:
+                return job
+        return None
+
+    def _next_retry_in(self) -> float:
+        if not self._not_before:
+            return SWEEP_SECONDS
+        return max(0.01, min(self._not_before.values()) - time.monotonic())
+
+    async def _sleep_until_woken(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=seconds)
+        self._wake.clear()
+
+    async def _expire_overdue(self) -> None:
+        for job in await self.jobs.overdue(time.time()):
+            if job.id not in self._in_flight:
+                await self._end(job, JobState.EXPIRED, "deadline while queued", "expired")
+
+    def _release(self, job_id: int) -> None:
+        if job_id in self._in_flight:
+            self._in_flight.discard(job_id)
+            self._wake.set()
+
+    @property
+    def _paced(self) -> bool:
+        return self.settings.naive_poll_interval is None
+
     # one job
+
+    def _spawn(self, job: Job) -> None:
+        if self._stopping or job.id in self._tasks:
+            return
+        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+        self._tasks[job.id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
 
     async def _run(self, job: Job) -> None:
         try:
-            if job.state is JobState.SUBMITTING:
-                # The process died while a submit was on the wire: it may have been billed,
-                # and resubmitting could bill it twice. Give up on it and refund.
-                log.warning("job %s: interrupted during submit; not resubmitting", job.id)
-                await self._end(job, JobState.FAILED, "interrupted during submit", "interrupted")
-                return
             current: Job | None = job
-            if job.state is JobState.QUEUED:
+            if job.state is JobState.SUBMITTING:
+                current = await self._interrupted(job)
+            elif job.state is JobState.QUEUED:
                 current = await self._submit(job)
             if current is not None and current.state is JobState.SUBMITTED:
                 current = await self._wait_for_image(current)
+            self._release(job.id)
             if current is not None and current.state is JobState.GENERATED:
                 await self._deliver(current)
         except asyncio.CancelledError:
@@ -145,87 +226,106 @@ class GenerationService:
         except Exception:
             log.exception("job %s: unexpected error", job.id)
             await self._end(job, JobState.FAILED, "internal error", "failed")
+        finally:
+            self._release(job.id)
+
+    async def _interrupted(self, job: Job) -> Job | None:
+        """The process died while a submit was on the wire: it may have been billed."""
+        if self.provider.retries_interrupted_submit and job.attempts < 2:
+            log.warning("job %s: interrupted during a request; sending it once more "
+                        "(it may be billed twice)", job.id)
+            await self.jobs.requeue(job.id)
+            self._wake.set()
+            return None
+        log.warning("job %s: interrupted during submit; not resubmitting", job.id)
+        return await self._end(job, JobState.FAILED, "interrupted during submit", "interrupted")
 
     async def _submit(self, job: Job) -> Job | None:
+        if self._past_deadline(job):
+            return await self._end(job, JobState.EXPIRED, "deadline before submit", "expired")
+        claimed = await self.jobs.mark_submitting(job.id)
+        if claimed is None:
+            return await self.jobs.get(job.id)  # moved on elsewhere (e.g. cancelled)
+        try:
+            outcome = await self._shielded(self.provider.submit(self._request(claimed)))
+        except ContentRefused:
+            return await self._end(job, JobState.REFUSED, "content refused", "refused")
+        except TransientError as error:
+            if error.maybe_accepted and not (
+                self.provider.retries_interrupted_submit and claimed.attempts < 2
+            ):
+                log.warning("job %s: %s; not resubmitting (may be billed)", job.id, error)
+                return await self._end(job, JobState.FAILED, "submit outcome unknown", "failed")
+            await self._retry_later(claimed, error)
+            return None
+        except QuotaExceeded as error:
+            self._submits.penalize(hold=self._backoff(claimed.attempts))
+            await self._retry_later(claimed, error)
+            return None
+        except AuthError as error:
+            log.error("job %s: YandexArt rejected the request: %s. Check %s",
+                      job.id, error, error.setting_hint)
+            return await self._end(job, JobState.FAILED, "auth error", "unavailable")
+        except YandexArtError as error:
+            hint = getattr(error, "setting_hint", None)
+            log.error("job %s: submit failed: %s%s", job.id, error,
+                      f". Check {hint}" if hint else "")
+            return await self._end(job, JobState.FAILED, "submit rejected", "unavailable")
+        if isinstance(outcome, Finished):
+            return await self._generated(claimed, outcome.image, time.time())
+        if not await self.jobs.mark_submitted(job.id, outcome.operation_id):
+            log.warning("job %s: state changed during submit; operation %s dropped",
+                        job.id, outcome.operation_id)
+            return None
+        submitted = await self.jobs.get(job.id)
+        if submitted is not None:
+            log.info("job %s: submitted chat=%s user=%s operation=%s queued=%.1fs attempt=%d",
+                     job.id, job.chat_id, job.user_id, outcome.operation_id,
+                     (submitted.submitted_at or 0) - job.created_at, submitted.attempts)
+        return submitted
+
+    def _request(self, job: Job) -> GenerationRequest:
         options = DrawOptions.from_json(job.options)
-        request = GenerationRequest(prompt=job.prompt, seed=options.seed, aspect=options.aspect)
-        attempt = 0
-        while True:
-            if self._past_deadline(job):
-                return await self._end(job, JobState.EXPIRED, "deadline before submit", "expired")
-            if self.settings.naive_poll_interval is None:
-                await self._submits.acquire()
-            claimed = await self.jobs.mark_submitting(job.id)
-            if claimed is None:
-                return await self.jobs.get(job.id)  # moved on elsewhere (e.g. cancelled)
-            attempt += 1
-            try:
-                operation_id = await self._shielded(self.client.submit(request))
-            except ContentRefused:
-                log.info("job %s: prompt refused by the content filter", job.id)
-                return await self._end(job, JobState.REFUSED, "content refused", "refused")
-            except TransientError as error:
-                if error.maybe_accepted:
-                    log.warning("job %s: %s; not resubmitting (may be billed)", job.id, error)
-                    return await self._end(job, JobState.FAILED, "submit outcome unknown",
-                                           "failed")
-                await self._retry_submit_later(job, attempt, error)
-                continue
-            except QuotaExceeded as error:
-                self._submits.hold_off(self._backoff(attempt))
-                await self._retry_submit_later(job, attempt, error)
-                continue
-            except AuthError as error:
-                log.error("job %s: YandexArt rejected the credentials: %s. Check %s",
-                          job.id, error, error.setting_hint)
-                return await self._end(job, JobState.FAILED, "auth error", "unavailable")
-            except YandexArtError as error:
-                hint = getattr(error, "setting_hint", None)
-                log.error("job %s: submit failed: %s%s", job.id, error,
-                          f". Check {hint}" if hint else "")
-                return await self._end(job, JobState.FAILED, "submit rejected", "unavailable")
-            if not await self.jobs.mark_submitted(job.id, operation_id):
-                log.warning("job %s: state changed during submit; operation %s dropped",
-                            job.id, operation_id)
-                return None
-            log.info("job %s: submitted as operation %s", job.id, operation_id)
-            return await self.jobs.get(job.id)
+        seed = options.seed if self.provider.supports_seed else None
+        return GenerationRequest(prompt=job.prompt, seed=seed, aspect=options.aspect)
+
+    async def _retry_later(self, job: Job, error: YandexArtError) -> None:
+        await self.jobs.requeue(job.id)
+        delay = self._backoff(job.attempts)
+        self._not_before[job.id] = time.monotonic() + delay
+        log.info("job %s: submit not accepted (%s); retrying in %.1f s", job.id, error, delay)
+        self._release(job.id)
 
     async def _shielded(self, call: Awaitable[T]) -> T:
         """Run a request whose outcome must be recorded (a submit's operation id, a photo's
         delivery) so that shutdown lets it finish instead of cutting it off mid-way."""
-        task: asyncio.Future[T] = asyncio.ensure_future(call)
-        self._critical.add(task)
-        task.add_done_callback(self._critical.discard)
-        return await asyncio.shield(task)
-
-    async def _retry_submit_later(self, job: Job, attempt: int, error: YandexArtError) -> None:
-        await self.jobs.requeue(job.id)
-        delay = self._backoff(attempt)
-        log.info("job %s: submit not accepted (%s); retrying in %.1f s", job.id, error, delay)
-        await self._sleep_within_deadline(job, delay)
+        future: asyncio.Future[T] = asyncio.ensure_future(call)
+        self._critical.add(future)
+        future.add_done_callback(self._critical.discard)
+        return await asyncio.shield(future)
 
     async def _wait_for_image(self, job: Job) -> Job | None:
         assert job.operation_id is not None
         submitted_at = job.submitted_at or time.time()
-        expected = self.expected_generation_seconds()
-        await self._sleep_within_deadline(job, submitted_at + expected * 0.8 - time.time())
+        naive = self.settings.naive_poll_interval
+        first = naive if naive is not None else self.timing.first_poll_after()
+        await self._sleep_within_deadline(job, submitted_at + first - time.time())
         failures = 0
         while True:
             if self._past_deadline(job):
                 log.warning("job %s: operation %s passed the deadline", job.id, job.operation_id)
                 return await self._end(job, JobState.EXPIRED, "deadline", "expired")
-            if self.settings.naive_poll_interval is None:
-                await self._polls.acquire()
+            if self._paced:
+                await self._polls.acquire(priority=submitted_at)  # oldest: most likely done
             try:
-                image = await self.client.poll(job.operation_id)
+                image = await self.provider.poll(job.operation_id)
             except (OperationFailed, OperationNotFound) as error:
                 log.warning("job %s: %s", job.id, error)
                 return await self._end(job, JobState.FAILED, str(error)[:200], "failed")
             except YandexArtError as error:
                 failures += 1
                 if isinstance(error, QuotaExceeded):
-                    self._polls.hold_off(1.0)
+                    self._polls.penalize(hold=self._polls.window)
                 if isinstance(error, AuthError):
                     log.error("job %s: poll rejected: %s. Check %s", job.id, error,
                               error.setting_hint)
@@ -236,16 +336,17 @@ class GenerationService:
             if image is not None:
                 return await self._generated(job, image, submitted_at)
             failures = 0
-            interval = self.settings.naive_poll_interval or self._poll_interval(
-                time.time() - submitted_at, expected)
+            interval = naive or self.timing.next_poll_in(time.time() - submitted_at)
             await self._sleep_within_deadline(job, interval)
 
     async def _generated(self, job: Job, image: bytes, submitted_at: float) -> Job | None:
         if not await self.jobs.store_image(job.id, image):
             return await self.jobs.get(job.id)
+        self._release(job.id)
         seconds = time.time() - submitted_at
-        self._durations.append(seconds)
-        log.info("job %s: image ready after %.1f s (%d bytes)", job.id, seconds, len(image))
+        self.timing.add(seconds)
+        log.info("job %s: generated chat=%s user=%s operation=%s generation=%.1fs bytes=%d",
+                 job.id, job.chat_id, job.user_id, job.operation_id or "-", seconds, len(image))
         return await self.jobs.get(job.id)
 
     async def _deliver(self, job: Job) -> None:
@@ -258,13 +359,14 @@ class GenerationService:
             attempt += 1
             result = await self._shielded(self._send_and_record(job, image))
             if isinstance(result, Delivered):
-                if not result.confirmed:
-                    log.warning("job %s: photo sent, unconfirmed (network error)", job.id)
-                log.info("job %s: delivered", job.id)
+                log.info("job %s: delivered chat=%s user=%s total=%.1fs%s", job.id, job.chat_id,
+                         job.user_id, time.time() - job.created_at,
+                         "" if result.confirmed else " (unconfirmed: network error)")
                 await self.delivery.remove_status(job)
                 return
             if isinstance(result, Undeliverable):
-                log.warning("job %s: undeliverable: %s", job.id, result.reason)
+                log.warning("job %s: undeliverable chat=%s: %s", job.id, job.chat_id,
+                            result.reason)
                 await self.jobs.finish(job.id, JobState.UNDELIVERABLE, result.reason[:200])
                 return
             if isinstance(result, ChatMoved):
@@ -287,26 +389,14 @@ class GenerationService:
         """Finish the job (once) and tell the user; returns the finished job."""
         if not await self.jobs.finish(job.id, state, reason):
             return None
-        log.info("job %s: %s (%s)", job.id, state, reason)
+        self._release(job.id)
+        log.info("job %s: %s chat=%s user=%s operation=%s reason=%s", job.id, state,
+                 job.chat_id, job.user_id, job.operation_id or "-", reason)
         finished = await self.jobs.get(job.id)
         await self.delivery.notify(finished or job, notice)
         return finished
 
     # timing
-
-    def expected_generation_seconds(self) -> float:
-        if not self._durations:
-            return DEFAULT_GENERATION_SECONDS
-        return statistics.median(self._durations)
-
-    @staticmethod
-    def _poll_interval(elapsed: float, expected: float) -> float:
-        """Poll often around the expected finish, less so as a job runs long."""
-        if elapsed < expected * 2 + 2:
-            return 0.5
-        if elapsed < 60:
-            return 1.0
-        return 3.0
 
     def _backoff(self, attempt: int) -> float:
         return backoff(attempt, self.settings.backoff_base, self.settings.backoff_cap)
@@ -318,4 +408,3 @@ class GenerationService:
         seconds = min(seconds, job.deadline_at - time.time())
         if seconds > 0:
             await asyncio.sleep(seconds)
-

@@ -33,6 +33,9 @@ SUBMIT_PATH = "/foundationModels/v1/imageGenerationAsync"
 OPERATIONS_PATH = "/operations/"
 REFUSAL_MARKER = "violate the terms of use"
 MAX_PROMPT_CHARS = 500
+MODEL_SUGGESTION = (
+    "try YANDEX_ART_MODEL=aliceai-image-art-3.0 (the newer Images API) or yandex-art/latest"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +65,7 @@ class YandexArtClient:
         credential_setting: str = "YANDEX_API_KEY",
     ) -> None:
         self._http = http
-        self._auth_header = auth_header
+        self.auth_header = auth_header
         self.model_uri = model_uri
         self._submit_url = art_url.rstrip("/") + SUBMIT_PATH
         self._operations_url = operations_url.rstrip("/") + OPERATIONS_PATH
@@ -122,40 +125,48 @@ class YandexArtClient:
         return _image_of(_json(response))
 
     def _headers(self, client_request_id: str | None) -> dict[str, str]:
-        headers = {"Authorization": self._auth_header}
+        headers = {"Authorization": self.auth_header}
         if client_request_id:
             headers["x-client-request-id"] = client_request_id
         return headers
 
     def _error(self, call: str, response: httpx.Response) -> YandexArtError:
-        status = response.status_code
-        grpc_code, message = parse_error_body(response)
-        log.debug("%s failed: HTTP %s, body %s", call, status, response.text[:500])
-        text = f"{call}: HTTP {status}: {message}"
-        if status == 400 and REFUSAL_MARKER in message.lower():
-            return ContentRefused(text, status=status, grpc_code=grpc_code)
-        if status == 429:
-            return QuotaExceeded(text, status=status, grpc_code=grpc_code)
-        if status == 401:
-            return AuthError(text, status=status, grpc_code=grpc_code,
-                             setting_hint=f"{self._credential_setting} (unknown or expired)")
-        if status == 403 and "access to model" in message.lower():
-            return ModelDenied(
-                text, status=status, grpc_code=grpc_code,
-                setting_hint=f"YANDEX_ART_MODEL: this folder has no access to {self.model_uri}",
-            )
-        if status == 403:
-            return AuthError(
-                text, status=status, grpc_code=grpc_code,
-                setting_hint="the service account's role ai.imageGeneration.user on "
-                "YANDEX_FOLDER_ID, and the key's scope yc.ai.imageGeneration.execute",
-            )
-        if status == 404 and call == "poll":
-            return OperationNotFound(text, status=status, grpc_code=grpc_code)
-        if status >= 500:
-            return TransientError(text, status=status, grpc_code=grpc_code)
-        hint = "YANDEX_ART_MODEL and YANDEX_FOLDER_ID" if status in (400, 404) else None
-        return InvalidRequest(text, status=status, grpc_code=grpc_code, setting_hint=hint)
+        return error_from_response(call, response, model_uri=self.model_uri,
+                                   credential_setting=self._credential_setting)
+
+
+def error_from_response(call: str, response: httpx.Response, *, model_uri: str,
+                        credential_setting: str) -> YandexArtError:
+    """The typed error for a non-200 answer of either YandexArt API."""
+    status = response.status_code
+    grpc_code, message = parse_error_body(response)
+    log.debug("%s failed: HTTP %s, body %s", call, status, response.text[:500])
+    text = f"{call}: HTTP {status}: {message}"
+    if status == 400 and REFUSAL_MARKER in message.lower():
+        return ContentRefused(text, status=status, grpc_code=grpc_code)
+    if status == 429:
+        return QuotaExceeded(text, status=status, grpc_code=grpc_code)
+    if status == 401:
+        return AuthError(text, status=status, grpc_code=grpc_code,
+                         setting_hint=f"{credential_setting} (unknown or expired)")
+    if status == 403 and "access to model" in message.lower():
+        return ModelDenied(
+            text, status=status, grpc_code=grpc_code,
+            setting_hint=f"YANDEX_ART_MODEL: this folder has no access to {model_uri}; "
+            + MODEL_SUGGESTION,
+        )
+    if status == 403:
+        return AuthError(
+            text, status=status, grpc_code=grpc_code,
+            setting_hint="the service account's role ai.imageGeneration.user on "
+            "YANDEX_FOLDER_ID, and the key's scope yc.ai.imageGeneration.execute",
+        )
+    if status == 404 and call == "poll":
+        return OperationNotFound(text, status=status, grpc_code=grpc_code)
+    if status >= 500:
+        return TransientError(text, status=status, grpc_code=grpc_code)
+    hint = "YANDEX_ART_MODEL and YANDEX_FOLDER_ID" if status in (400, 404) else None
+    return InvalidRequest(text, status=status, grpc_code=grpc_code, setting_hint=hint)
 
 
 def parse_error_body(response: httpx.Response) -> tuple[int | None, str]:

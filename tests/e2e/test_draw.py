@@ -191,7 +191,7 @@ async def test_quota_and_server_errors_are_retried_without_double_billing(
                      message="ai.imageGenerationRequests.rate rate quota limit exceed")
     yandex.fail_next("submit", status=503, grpc_code=14, message="unavailable", shape="plain")
     yandex.fail_next("poll", status=500, grpc_code=13, message="internal", times=2)
-    settings = make_settings(telegram, yandex, db_path, backoff_base=0.05)
+    settings = make_settings(telegram, yandex, db_path)
     async with running_bot(settings, telegram):
         telegram.user_message(chat_id=ALICE, user_id=ALICE, text="/draw persistent")
         await telegram.wait_for(lambda: len(telegram.photos(ALICE)) == 1, timeout=20,

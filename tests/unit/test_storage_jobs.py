@@ -288,12 +288,23 @@ async def test_mark_submitted_only_from_submitting(jobs: SqliteJobRepository) ->
     assert stored is not None and stored.operation_id == "op-1"
 
 
-async def test_store_image_only_from_submitted(jobs: SqliteJobRepository) -> None:
+async def test_store_image_from_submitting_for_the_images_api(
+    jobs: SqliteJobRepository,
+) -> None:
+    job = await created(jobs, "a")
+    await jobs.mark_submitting(job.id)
+    assert await jobs.store_image(job.id, b"synchronous")
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.state is JobState.GENERATED
+    assert stored.submitted_at is not None and stored.operation_id is None
+    assert await jobs.image(job.id) == b"synchronous"
+
+
+async def test_store_image_only_after_a_submit(jobs: SqliteJobRepository) -> None:
     job = await created(jobs, "a")
     assert not await jobs.store_image(job.id, b"early")
     assert await jobs.image(job.id) is None
     await jobs.mark_submitting(job.id)
-    assert not await jobs.store_image(job.id, b"early")
     await jobs.mark_submitted(job.id, "op")
     image = bytes(range(256)) * 10
     assert await jobs.store_image(job.id, image)
