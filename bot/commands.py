@@ -25,20 +25,17 @@ def menu(names: tuple[str, ...], language: str | None) -> list[BotCommand]:
 async def register_commands(bot: Bot, admin_ids: frozenset[int]) -> None:
     """setMyCommands for everyone and, in each admin's private chat, with the admin commands.
     Never fails: a menu is a convenience (an admin who never wrote to the bot has no chat)."""
-    for language in MENU_LANGUAGES:
-        try:
-            await bot.set_my_commands(menu(USER_COMMANDS, language),
-                                      scope=BotCommandScopeDefault(), language_code=language)
-        except TelegramAPIError as error:
-            log.warning("could not set the command menu: %s", error)
-            return
-    for admin_id in sorted(admin_ids):
+    scopes: list[tuple[BotCommandScopeDefault | BotCommandScopeChat, tuple[str, ...]]] = [
+        (BotCommandScopeDefault(), USER_COMMANDS)]
+    scopes += [(BotCommandScopeChat(chat_id=admin_id), USER_COMMANDS + ADMIN_COMMANDS)
+               for admin_id in sorted(admin_ids)]
+    for scope, names in scopes:
         for language in MENU_LANGUAGES:
             try:
-                await bot.set_my_commands(
-                    menu(USER_COMMANDS + ADMIN_COMMANDS, language),
-                    scope=BotCommandScopeChat(chat_id=admin_id), language_code=language,
-                )
+                await bot.set_my_commands(menu(names, language), scope=scope,
+                                          language_code=language)
             except TelegramAPIError as error:
-                log.warning("could not set the admin command menu for %s: %s", admin_id, error)
-                break
+                log.warning("could not set the command menu for %s: %s", scope.type
+                            if isinstance(scope, BotCommandScopeDefault)
+                            else f"admin {scope.chat_id}", error)
+                break  # the other language would fail the same way
