@@ -35,7 +35,7 @@ async def register_commands(bot: Bot, admin_ids: frozenset[int]) -> None:
                 await bot.set_my_commands(menu(names, language), scope=scope,
                                           language_code=language)
             except TelegramAPIError as error:
-                log.warning("could not set the command menu for %s: %s", scope.type
-                            if isinstance(scope, BotCommandScopeDefault)
-                            else f"admin {scope.chat_id}", error)
+                whom = ("everyone" if isinstance(scope, BotCommandScopeDefault)
+                        else f"admin {scope.chat_id}")
+                log.warning("could not set the command menu for %s: %s", whom, error)
                 break  # the other language would fail the same way
