@@ -32,7 +32,7 @@ class AccessMiddleware(BaseMiddleware):
             return await handler(event, data)
         facts = await access.facts(user.id, chat.id)
         if facts.banned:
-            log.info("ignoring banned user %s", user.id)
+            log.debug("ignoring banned user %s", user.id)
             return None
         if settings.access_mode == "allowlist" and not (facts.user_allowed or facts.chat_allowed):
             # Told once per chat (in a private chat, that is the user), then silence.
