@@ -24,9 +24,11 @@ from aiogram.exceptions import (
 )
 from aiogram.types import TelegramObject
 
+from bot.commands import register_commands
 from bot.config import Settings
 from bot.generation.delivery import Delivery
-from bot.generation.intake import Intake, LimitSettings
+from bot.generation.intake import Intake
+from bot.generation.quotas import LimitSettings, Quotas
 from bot.generation.service import GenerationService, ServiceSettings
 from bot.telegram_retry import RetryAfterMiddleware
 from bot.yandexart.client import YandexArtClient, build_auth_header
@@ -38,8 +40,11 @@ from bot.yandexart.provider import (
     uses_images_api,
 )
 from handlers import build_router
+from storage.admin import SqliteAccessRepository, SqliteStatsRepository
 from storage.database import Database
 from storage.jobs import SqliteJobRepository
+from storage.limits import SqliteLimitsRepository
+from storage.repositories import AccessRepository, StatsRepository
 
 log = logging.getLogger(__name__)
 
@@ -125,10 +130,16 @@ class Deps:
     database: Database
     service: GenerationService
     intake: Intake
+    quotas: Quotas
+    access: AccessRepository
+    stats: StatsRepository
 
 
 def build_dispatcher(deps: Deps) -> Dispatcher:
-    dispatcher = Dispatcher(intake=deps.intake, settings=deps.settings)
+    dispatcher = Dispatcher(
+        intake=deps.intake, settings=deps.settings, service=deps.service, quotas=deps.quotas,
+        access=deps.access, stats=deps.stats, delivery=deps.intake.delivery,
+    )
     in_flight = InFlightUpdates()
     dispatcher.update.outer_middleware(in_flight)
     dispatcher.include_router(build_router())
@@ -137,6 +148,7 @@ def build_dispatcher(deps: Deps) -> Dispatcher:
         me = await bot.me()
         await bot.delete_webhook(drop_pending_updates=False)  # polling needs no webhook
         resumed = await deps.service.start()
+        await register_commands(bot, deps.settings.admin_ids)
         log.info("bot @%s started; %d unfinished job(s) resumed", me.username, resumed)
 
     async def on_shutdown() -> None:
@@ -216,11 +228,20 @@ async def create_application(settings: Settings) -> Application:
             max_in_flight=settings.yandex_max_in_flight,
         ),
     )
-    intake = Intake(jobs=jobs, service=service, delivery=delivery, limits=LimitSettings(
-        daily_limit=settings.daily_limit, admin_ids=settings.admin_ids,
-        timezone=ZoneInfo(settings.limits_timezone),
-        deadline_seconds=settings.job_deadline_seconds,
-    ))
-    deps = Deps(settings=settings, database=database, service=service, intake=intake)
+    quotas = Quotas(
+        settings=LimitSettings(
+            daily_limit=settings.daily_limit, admin_ids=settings.admin_ids,
+            timezone=ZoneInfo(settings.limits_timezone),
+            deadline_seconds=settings.job_deadline_seconds,
+            chat_daily_limit=settings.chat_daily_limit,
+            global_daily_limit=settings.global_daily_limit,
+            max_active_per_user=settings.max_active_per_user,
+        ),
+        jobs=jobs, rules=SqliteLimitsRepository(database),
+    )
+    intake = Intake(jobs=jobs, service=service, delivery=delivery, quotas=quotas)
+    deps = Deps(settings=settings, database=database, service=service, intake=intake,
+                quotas=quotas, access=SqliteAccessRepository(database),
+                stats=SqliteStatsRepository(database))
     return Application(settings=settings, bot=bot, dispatcher=build_dispatcher(deps), deps=deps,
                        http=http)

@@ -18,6 +18,7 @@ _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9._-]+)?$")
 _MODEL_URI = re.compile(r"^art://[^/\s]+/[a-z0-9][a-z0-9._-]*(/[a-z0-9._-]+)?$")
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
+AccessMode = Literal["open", "allowlist"]
 
 
 class Settings(BaseSettings):
@@ -48,10 +49,14 @@ class Settings(BaseSettings):
     # Storage
     database_path: Path = Path("data/bot.sqlite3")
 
-    # Limits
+    # Limits (0 = unlimited / off) and access
     daily_limit: int = Field(default=10, ge=0)
+    chat_daily_limit: int = Field(default=0, ge=0)
+    global_daily_limit: int = Field(default=0, ge=0)
+    max_active_per_user: int = Field(default=2, ge=0)
     limits_timezone: str = "UTC"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
+    access_mode: AccessMode = "open"
 
     # Logging
     log_level: LogLevel = "INFO"
@@ -123,6 +128,11 @@ class Settings(BaseSettings):
     @classmethod
     def _upper_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("access_mode", mode="before")
+    @classmethod
+    def _lower_mode(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _one_credential(self) -> Settings:

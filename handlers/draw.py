@@ -11,9 +11,18 @@ from aiogram.types import Message
 from bot import texts
 from bot.generation.intake import DrawRequest, Intake
 from bot.prompt import MAX_PROMPT_CHARS, ParsedPrompt, PromptError, PromptProblem, parse_prompt
-from storage.models import LimitReached
+from handlers.common import reset_values
+from storage.models import LimitKind, LimitReached
 
 log = logging.getLogger(__name__)
+
+# The reply to a refused /draw names the limit hit: (used up, limit is zero).
+LIMIT_TEXTS = {
+    LimitKind.USER: ("limit_reached", "limit_zero"),
+    LimitKind.CHAT: ("chat_limit_reached", "chat_limit_zero"),
+    LimitKind.GLOBAL: ("global_limit_reached", "global_limit_zero"),
+    LimitKind.ACTIVE: ("active_limit_reached", "active_limit_reached"),
+}
 
 
 def build_router() -> Router:
@@ -41,13 +50,13 @@ async def draw(message: Message, command: CommandObject, bot: Bot, intake: Intak
     )
     result = await intake.accept(request)
     if isinstance(result, LimitReached):
-        reset = intake.next_reset()
-        seconds_left = (reset - intake.now()).total_seconds()
-        await message.reply(texts.text(
-            language, "limit_reached", limit=result.limit,
-            reset_at=reset.strftime("%H:%M ") + (reset.tzname() or ""),
-            reset_in=texts.duration(language, seconds_left),
-        ))
+        await message.reply(limit_text(result, language, intake))
+
+
+def limit_text(reached: LimitReached, language: str, intake: Intake) -> str:
+    used_up, zero = LIMIT_TEXTS[reached.kind]
+    return texts.text(language, zero if reached.limit == 0 else used_up, limit=reached.limit,
+                      **reset_values(language, intake.now(), intake.next_reset()))
 
 
 def parse_draw(own_text: str, replied: str | None) -> ParsedPrompt:

@@ -9,6 +9,7 @@ import aiosqlite
 
 from storage.database import Database
 from storage.models import (
+    NO_LIMITS,
     REFUNDED_STATES,
     UNFINISHED_STATES,
     Created,
@@ -16,9 +17,14 @@ from storage.models import (
     Duplicate,
     Job,
     JobState,
+    LimitKind,
+    LimitPolicy,
     LimitReached,
     NewJob,
+    Usage,
 )
+
+Params = tuple[Any, ...] | dict[str, Any]
 
 _UNFINISHED = ", ".join(f"'{state}'" for state in sorted(UNFINISHED_STATES))
 _REFUNDED = ", ".join(f"'{state}'" for state in sorted(REFUNDED_STATES))
@@ -45,22 +51,45 @@ SELECT id, request_key, chat_id, thread_id, user_id, message_id, language, promp
 FROM ({_RANKED}) ORDER BY {_FAIR_KEY}
 """
 _USED_ON = f"SELECT count(*) FROM jobs WHERE user_id = ? AND day = ? AND state NOT IN ({_REFUNDED})"
+_CHAT_USED_ON = (
+    f"SELECT count(*) FROM jobs WHERE chat_id = ? AND day = ? AND state NOT IN ({_REFUNDED})")
+_ALL_USED_ON = f"SELECT count(*) FROM jobs WHERE day = ? AND state NOT IN ({_REFUNDED})"
+_ACTIVE = f"SELECT count(*) FROM jobs WHERE user_id = ? AND state IN ({_UNFINISHED})"
+
+# Fair serving order of the queued jobs: round-robin across users and chats rather than FIFO.
+# A job's turn is max(its rank among its user's queued jobs, its rank among its chat's queued
+# jobs), ties broken by id: everyone's first job comes before anyone's second one.
+_QUEUE = """
+WITH ranked AS (
+    SELECT id,
+           ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) AS user_rank,
+           ROW_NUMBER() OVER (PARTITION BY chat_id ORDER BY id) AS chat_rank
+    FROM jobs WHERE state = 'queued'
+), ordered AS (
+    SELECT id, ROW_NUMBER() OVER (ORDER BY max(user_rank, chat_rank), id) AS position
+    FROM ranked
+)
+"""
 
 
 class SqliteJobRepository:
     def __init__(self, database: Database) -> None:
         self._db = database
 
-    async def create(self, new: NewJob, *, daily_limit: int | None) -> CreateResult:
+    async def create(self, new: NewJob, policy: LimitPolicy = NO_LIMITS) -> CreateResult:
         async with self._db.transaction() as connection:
             existing = await _one(connection, "SELECT * FROM jobs WHERE request_key = ?",
                                   (new.request_key,))
             if existing is not None:
                 return Duplicate(existing)
-            if daily_limit is not None:
-                used = await _scalar(connection, _USED_ON, (new.user_id, new.day))
-                if used >= daily_limit:
-                    return LimitReached(used=used, limit=daily_limit)
+            reached = None if policy.exempt else await _check(connection, new, policy)
+            if reached is not None:
+                await connection.execute(
+                    "INSERT INTO limit_refusals (day, user_id, chat_id, kind, at) "
+                    "VALUES (?, ?, ?, ?, ?)",
+                    (new.day, new.user_id, new.chat_id, reached.kind.value, time.time()),
+                )
+                return reached
             params = {**_fields(new), "now": time.time()}
             cursor = await connection.execute(_INSERT, params)
             job = await _one(connection, "SELECT * FROM jobs WHERE id = ?", (cursor.lastrowid,))
@@ -108,6 +137,51 @@ class SqliteJobRepository:
     async def used_on(self, user_id: int, day: str) -> int:
         async with self._db.reading() as connection:
             return await _scalar(connection, _USED_ON, (user_id, day))
+
+    async def usage(self, user_id: int, chat_id: int, day: str) -> Usage:
+        async with self._db.reading() as connection:
+            return Usage(
+                user_today=await _scalar(connection, _USED_ON, (user_id, day)),
+                chat_today=await _scalar(connection, _CHAT_USED_ON, (chat_id, day)),
+                global_today=await _scalar(connection, _ALL_USED_ON, (day,)),
+                user_active=await _scalar(connection, _ACTIVE, (user_id,)),
+            )
+
+    async def unfinished_of(self, user_id: int, chat_id: int | None = None) -> list[Job]:
+        chat_filter = "" if chat_id is None else " AND chat_id = :chat"
+        async with self._db.reading() as connection:
+            return await _all(
+                connection,
+                f"SELECT * FROM jobs WHERE user_id = :user AND state IN ({_UNFINISHED})"
+                f"{chat_filter} ORDER BY id",
+                {"user": user_id, "chat": chat_id},
+            )
+
+    async def queued_in_order(self, limit: int) -> list[Job]:
+        async with self._db.reading() as connection:
+            return await _all(
+                connection,
+                f"{_QUEUE} SELECT jobs.* FROM ordered JOIN jobs USING (id) "
+                "ORDER BY ordered.position LIMIT ?",
+                (limit,),
+            )
+
+    async def queue_position(self, job_id: int) -> int | None:
+        async with self._db.reading() as connection:
+            row = await _row(connection, f"{_QUEUE} SELECT position FROM ordered WHERE id = ?",
+                             (job_id,))
+        return int(row[0]) if row else None
+
+    async def queue_positions(self, job_ids: list[int]) -> dict[int, int]:
+        if not job_ids:
+            return {}
+        marks = ", ".join("?" for _ in job_ids)
+        async with self._db.reading() as connection:
+            rows = await _rows(
+                connection, f"{_QUEUE} SELECT id, position FROM ordered WHERE id IN ({marks})",
+                tuple(job_ids),
+            )
+        return {int(row[0]): int(row[1]) for row in rows}
 
     async def mark_submitting(self, job_id: int) -> Job | None:
         async with self._db.transaction() as connection:
@@ -194,6 +268,24 @@ class SqliteJobRepository:
         return [float(row[0]) for row in rows]
 
 
+async def _check(connection: aiosqlite.Connection, new: NewJob,
+                 policy: LimitPolicy) -> LimitReached | None:
+    """The first limit the new job would break, counted inside the caller's transaction."""
+    checks = (
+        (LimitKind.USER, policy.user_daily, _USED_ON, (new.user_id, new.day)),
+        (LimitKind.CHAT, policy.chat_daily, _CHAT_USED_ON, (new.chat_id, new.day)),
+        (LimitKind.GLOBAL, policy.global_daily, _ALL_USED_ON, (new.day,)),
+        (LimitKind.ACTIVE, policy.max_active, _ACTIVE, (new.user_id,)),
+    )
+    for kind, limit, sql, params in checks:
+        if limit is None:
+            continue
+        used = await _scalar(connection, sql, params)
+        if used >= limit:
+            return LimitReached(used=used, limit=limit, kind=kind)
+    return None
+
+
 async def _move(connection: aiosqlite.Connection, job_id: int, current: JobState,
                 target: JobState, extra_sets: str = "", **extra: Any) -> bool:
     sets = "state = :target, updated_at = :now" + (f", {extra_sets}" if extra_sets else "")
@@ -216,26 +308,26 @@ def _job(row: aiosqlite.Row) -> Job:
 
 
 async def _row(connection: aiosqlite.Connection, sql: str,
-               params: tuple[Any, ...]) -> aiosqlite.Row | None:
+               params: Params) -> aiosqlite.Row | None:
     async with connection.execute(sql, params) as cursor:
         return await cursor.fetchone()
 
 
 async def _rows(connection: aiosqlite.Connection, sql: str,
-                params: tuple[Any, ...]) -> list[aiosqlite.Row]:
+                params: Params) -> list[aiosqlite.Row]:
     async with connection.execute(sql, params) as cursor:
         return list(await cursor.fetchall())
 
 
-async def _one(connection: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> Job | None:
+async def _one(connection: aiosqlite.Connection, sql: str, params: Params) -> Job | None:
     row = await _row(connection, sql, params)
     return _job(row) if row else None
 
 
-async def _all(connection: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> list[Job]:
+async def _all(connection: aiosqlite.Connection, sql: str, params: Params) -> list[Job]:
     return [_job(row) for row in await _rows(connection, sql, params)]
 
 
-async def _scalar(connection: aiosqlite.Connection, sql: str, params: tuple[Any, ...]) -> int:
+async def _scalar(connection: aiosqlite.Connection, sql: str, params: Params) -> int:
     row = await _row(connection, sql, params)
     return int(row[0]) if row else 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -77,10 +77,106 @@ class Duplicate:
     job: Job
 
 
+class LimitKind(StrEnum):
+    """Which limit turned a request away."""
+
+    USER = "user"  # the user's images per day
+    CHAT = "chat"  # the group chat's images per day, all members together
+    GLOBAL = "global"  # the whole bot's images per day: the owner's budget
+    ACTIVE = "active"  # the user's jobs queued or generating at once
+
+
+@dataclass(frozen=True, slots=True)
+class LimitPolicy:
+    """The limits one request is checked against; `None` means no limit."""
+
+    user_daily: int | None = None
+    chat_daily: int | None = None
+    global_daily: int | None = None
+    max_active: int | None = None
+    exempt: bool = False  # admins: nothing is checked
+
+
+NO_LIMITS = LimitPolicy()
+
+
 @dataclass(frozen=True, slots=True)
 class LimitReached:
     used: int
     limit: int
+    kind: LimitKind = LimitKind.USER
 
 
 CreateResult = Created | Duplicate | LimitReached
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What counts against the limits right now (refunded jobs do not count)."""
+
+    user_today: int
+    chat_today: int
+    global_today: int
+    user_active: int
+
+
+class OverrideScope(StrEnum):
+    USER = "user"  # one user's daily limit
+    CHAT = "chat"  # one group chat's daily limit
+    USER_DEFAULT = "user_default"  # replaces DAILY_LIMIT
+    CHAT_DEFAULT = "chat_default"  # replaces CHAT_DAILY_LIMIT
+    GLOBAL = "global"  # replaces GLOBAL_DAILY_LIMIT
+
+
+DEFAULT_SCOPES = frozenset(
+    {OverrideScope.USER_DEFAULT, OverrideScope.CHAT_DEFAULT, OverrideScope.GLOBAL}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LimitRules:
+    """What admins set that applies to one user in one chat on one day.
+
+    `overrides` holds only the scopes that have a row: a value of `None` there means an admin
+    made it unlimited, a missing scope means "use the configured default"."""
+
+    overrides: dict[OverrideScope, int | None] = field(default_factory=dict)
+    granted: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AccessFacts:
+    banned: bool
+    user_allowed: bool
+    chat_allowed: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    subject_id: int
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodStats:
+    """Jobs of the limits days `first_day`..`last_day`, for /stats."""
+
+    first_day: str
+    last_day: str
+    delivered: int
+    refused: int  # by YandexArt's content filter
+    failed: int  # failed or expired
+    cancelled: int
+    undeliverable: int
+    refunded: int  # refused + failed + expired + cancelled
+    turned_away: dict[LimitKind, int]  # requests refused by a limit, by limit
+    unique_users: int
+    top_users: list[Count]
+    top_chats: list[Count]
+    median_generation_seconds: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    queued: int
+    in_flight: int  # submitting, submitted or generated

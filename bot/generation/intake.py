@@ -5,24 +5,18 @@ from __future__ import annotations
 import secrets
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from bot.generation.delivery import Delivery
+from bot.generation.quotas import LimitSettings, Quotas
 from bot.generation.service import GenerationService
 from bot.prompt import ParsedPrompt
 from storage.models import Created, CreateResult, NewJob
 from storage.repositories import JobRepository
 
+__all__ = ["DrawRequest", "Intake", "LimitSettings"]
+
 MAX_RANDOM_SEED = 2**31 - 1  # short enough to retype, far more than enough variety
-
-
-@dataclass(frozen=True, slots=True)
-class LimitSettings:
-    daily_limit: int  # 0 = unlimited
-    admin_ids: frozenset[int]
-    timezone: ZoneInfo
-    deadline_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +31,12 @@ class DrawRequest:
 
 class Intake:
     def __init__(self, *, jobs: JobRepository, service: GenerationService, delivery: Delivery,
-                 limits: LimitSettings) -> None:
+                 quotas: Quotas) -> None:
         self.jobs = jobs
         self.service = service
         self.delivery = delivery
-        self.limits = limits
+        self.quotas = quotas
+        self.limits = quotas.settings
 
     async def accept(self, request: DrawRequest) -> CreateResult:
         options = request.prompt.options
@@ -59,7 +54,9 @@ class Intake:
             day=self.today(),
             deadline_at=time.time() + self.limits.deadline_seconds,
         )
-        result = await self.jobs.create(new, daily_limit=self._limit_for(request.user_id))
+        # The policy is read first; counting usage against it and the insert are one transaction.
+        policy = await self.quotas.policy(request.user_id, request.chat_id, new.day)
+        result = await self.jobs.create(new, policy)
         if isinstance(result, Created):
             job = result.job
             status_message_id = await self.delivery.acknowledge(job)
@@ -69,21 +66,12 @@ class Intake:
             self.service.launch(job)
         return result
 
-    def _limit_for(self, user_id: int) -> int | None:
-        if user_id in self.limits.admin_ids or self.limits.daily_limit == 0:
-            return None
-        return self.limits.daily_limit
-
     def now(self) -> datetime:
-        return datetime.now(self.limits.timezone)
+        return self.quotas.now()
 
     def today(self) -> str:
-        return self.now().date().isoformat()
+        return self.quotas.today()
 
     def next_reset(self) -> datetime:
         """The start of the next limits day."""
-        now = self.now()
-        tomorrow = (now + timedelta(days=1)).date()
-        return datetime.combine(tomorrow, datetime.min.time(), tzinfo=self.limits.timezone)
-
-
+        return self.quotas.next_reset()

@@ -250,3 +250,34 @@ def test_bot_token_with_trailing_newline_is_not_accepted_as_is() -> None:
         assert "BOT_TOKEN" in describe_error(error)
     else:
         assert s.bot_token.get_secret_value() == TOKEN  # stripping it would be fine too
+
+
+def test_limit_and_access_defaults() -> None:
+    s = settings()
+    assert (s.chat_daily_limit, s.global_daily_limit, s.max_active_per_user) == (0, 0, 2)
+    assert s.access_mode == "open"
+
+
+def test_limits_and_access_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, value in {"BOT_TOKEN": TOKEN, "YANDEX_API_KEY": API_KEY,
+                        "YANDEX_FOLDER_ID": FOLDER, "CHAT_DAILY_LIMIT": "30",
+                        "GLOBAL_DAILY_LIMIT": "500", "MAX_ACTIVE_PER_USER": "0",
+                        "ACCESS_MODE": " AllowList "}.items():
+        monkeypatch.setenv(name, value)
+    s = Settings(_env_file=None)
+    assert (s.chat_daily_limit, s.global_daily_limit, s.max_active_per_user) == (30, 500, 0)
+    assert s.access_mode == "allowlist"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"chat_daily_limit": -1}, "CHAT_DAILY_LIMIT"),
+        ({"global_daily_limit": "lots"}, "GLOBAL_DAILY_LIMIT"),
+        ({"max_active_per_user": -2}, "MAX_ACTIVE_PER_USER"),
+        ({"access_mode": "closed"}, "ACCESS_MODE"),
+    ],
+)
+def test_bad_limit_or_access_setting_is_named(overrides: dict[str, Any], variable: str) -> None:
+    line = describe_error(validation_error(**overrides))
+    assert variable in line and "\n" not in line

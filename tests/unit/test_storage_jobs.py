@@ -20,11 +20,13 @@ from storage.models import (
     Duplicate,
     Job,
     JobState,
+    LimitPolicy,
     LimitReached,
     NewJob,
 )
 
 DAY = "2026-11-25"
+ONE_A_DAY = LimitPolicy(user_daily=1)
 USER = 1001
 CHAT = -100500
 
@@ -60,7 +62,7 @@ def jobs(database: Database) -> SqliteJobRepository:
 
 async def created(jobs: SqliteJobRepository, key: str, *, chat: int = CHAT,
                   thread: int | None = None) -> Job:
-    result = await jobs.create(new_job(key, chat=chat, thread=thread), daily_limit=None)
+    result = await jobs.create(new_job(key, chat=chat, thread=thread))
     assert isinstance(result, Created)
     return result.job
 
@@ -130,7 +132,7 @@ async def test_transaction_rolls_back_on_error(database: Database) -> None:
 
 
 async def test_create_returns_created_job(jobs: SqliteJobRepository) -> None:
-    result = await jobs.create(new_job("c:1", thread=7, message_id=42), daily_limit=5)
+    result = await jobs.create(new_job("c:1", thread=7, message_id=42), LimitPolicy(user_daily=5))
     assert isinstance(result, Created)
     job = result.job
     assert job.state is JobState.QUEUED
@@ -152,23 +154,23 @@ async def test_same_request_key_is_duplicate(
     jobs: SqliteJobRepository, database: Database
 ) -> None:
     first = await created(jobs, "c:1")
-    again = await jobs.create(new_job("c:1"), daily_limit=None)
+    again = await jobs.create(new_job("c:1"))
     assert isinstance(again, Duplicate)
     assert again.job == first
     assert await count_rows(database, "jobs") == 1
 
 
 async def test_duplicate_wins_over_a_used_up_limit(jobs: SqliteJobRepository) -> None:
-    assert isinstance(await jobs.create(new_job("c:1"), daily_limit=1), Created)
-    assert isinstance(await jobs.create(new_job("c:1"), daily_limit=1), Duplicate)
-    assert isinstance(await jobs.create(new_job("c:2"), daily_limit=1), LimitReached)
+    assert isinstance(await jobs.create(new_job("c:1"), ONE_A_DAY), Created)
+    assert isinstance(await jobs.create(new_job("c:1"), ONE_A_DAY), Duplicate)
+    assert isinstance(await jobs.create(new_job("c:2"), ONE_A_DAY), LimitReached)
 
 
 async def test_limit_is_atomic_under_concurrency(
     jobs: SqliteJobRepository, database: Database
 ) -> None:
     results = await asyncio.gather(
-        *(jobs.create(new_job(f"c:{index}"), daily_limit=1) for index in range(6))
+        *(jobs.create(new_job(f"c:{index}"), ONE_A_DAY) for index in range(6))
     )
     assert sum(isinstance(result, Created) for result in results) == 1
     reached = [result for result in results if isinstance(result, LimitReached)]
@@ -178,10 +180,10 @@ async def test_limit_is_atomic_under_concurrency(
 
 
 async def test_limit_is_per_user_and_per_day(jobs: SqliteJobRepository) -> None:
-    assert isinstance(await jobs.create(new_job("a"), daily_limit=1), Created)
-    assert isinstance(await jobs.create(new_job("b", user=USER + 1), daily_limit=1), Created)
-    assert isinstance(await jobs.create(new_job("c", day="2026-11-26"), daily_limit=1), Created)
-    assert isinstance(await jobs.create(new_job("d"), daily_limit=1), LimitReached)
+    assert isinstance(await jobs.create(new_job("a"), ONE_A_DAY), Created)
+    assert isinstance(await jobs.create(new_job("b", user=USER + 1), ONE_A_DAY), Created)
+    assert isinstance(await jobs.create(new_job("c", day="2026-11-26"), ONE_A_DAY), Created)
+    assert isinstance(await jobs.create(new_job("d"), ONE_A_DAY), LimitReached)
     assert await jobs.used_on(USER, DAY) == 1
     assert await jobs.used_on(USER, "2026-11-26") == 1
     assert await jobs.used_on(USER + 1, DAY) == 1
@@ -189,13 +191,13 @@ async def test_limit_is_per_user_and_per_day(jobs: SqliteJobRepository) -> None:
 
 
 async def test_zero_limit_allows_nothing(jobs: SqliteJobRepository) -> None:
-    result = await jobs.create(new_job("a"), daily_limit=0)
+    result = await jobs.create(new_job("a"), LimitPolicy(user_daily=0))
     assert result == LimitReached(used=0, limit=0)
 
 
 async def test_no_limit_is_unlimited(jobs: SqliteJobRepository) -> None:
     for index in range(25):
-        assert isinstance(await jobs.create(new_job(f"k{index}"), daily_limit=None), Created)
+        assert isinstance(await jobs.create(new_job(f"k{index}")), Created)
     assert await jobs.used_on(USER, DAY) == 25
 
 
@@ -212,7 +214,7 @@ async def test_refunded_states_do_not_count(jobs: SqliteJobRepository, state: Jo
     assert await jobs.used_on(USER, DAY) == 1
     assert await jobs.finish(job.id, state, "test")
     assert await jobs.used_on(USER, DAY) == 0
-    assert isinstance(await jobs.create(new_job("b"), daily_limit=1), Created)
+    assert isinstance(await jobs.create(new_job("b"), ONE_A_DAY), Created)
 
 
 @pytest.mark.parametrize("state", [JobState.UNDELIVERABLE, JobState.DELIVERED,
@@ -228,7 +230,7 @@ async def test_counted_states(jobs: SqliteJobRepository, state: JobState) -> Non
     stored = await jobs.get(job.id)
     assert stored is not None and stored.state is state
     assert await jobs.used_on(USER, DAY) == 1
-    assert isinstance(await jobs.create(new_job("b"), daily_limit=1), LimitReached)
+    assert isinstance(await jobs.create(new_job("b"), ONE_A_DAY), LimitReached)
 
 
 async def advance(jobs: SqliteJobRepository, job: Job, state: JobState) -> None:
@@ -439,11 +441,11 @@ async def test_recent_generation_seconds_real_clock(jobs: SqliteJobRepository) -
 async def test_cancelled_transaction_leaves_the_connection_usable(
     jobs: SqliteJobRepository,
 ) -> None:
-    task = asyncio.create_task(jobs.create(new_job("a"), daily_limit=None))
+    task = asyncio.create_task(jobs.create(new_job("a")))
     await asyncio.sleep(0)  # the task now waits for its BEGIN IMMEDIATE
     assert not task.done()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    result = await jobs.create(new_job("b"), daily_limit=None)
+    result = await jobs.create(new_job("b"))
     assert isinstance(result, Created)

@@ -1,0 +1,75 @@
+"""Admins' decisions about limits on SQLite: overrides of the daily limits, per-day grants."""
+
+from __future__ import annotations
+
+import time
+
+from storage.database import Database
+from storage.models import DEFAULT_SCOPES, LimitRules, OverrideScope
+from storage.sql import fetch_int, fetch_rows
+
+
+class SqliteLimitsRepository:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+
+    async def rules_for(self, user_id: int, chat_id: int, day: str) -> LimitRules:
+        async with self._db.reading() as connection:
+            rows = await fetch_rows(
+                connection,
+                "SELECT scope, daily_limit FROM limit_overrides "
+                "WHERE (scope = 'user' AND subject_id = :user) "
+                "OR (scope = 'chat' AND subject_id = :chat) "
+                "OR scope IN ('user_default', 'chat_default', 'global')",
+                {"user": user_id, "chat": chat_id},
+            )
+            granted = await fetch_int(
+                connection, "SELECT extra FROM limit_grants WHERE user_id = ? AND day = ?",
+                (user_id, day),
+            )
+        overrides = {OverrideScope(row[0]): None if row[1] is None else int(row[1])
+                     for row in rows}
+        return LimitRules(overrides=overrides, granted=granted)
+
+    async def set_override(self, scope: OverrideScope, subject_id: int, daily_limit: int | None,
+                           *, by: int | None) -> None:
+        _check_subject(scope, subject_id)
+        if daily_limit is not None and daily_limit < 0:
+            raise ValueError("a daily limit cannot be negative")
+        async with self._db.transaction() as connection:
+            await connection.execute(
+                "INSERT INTO limit_overrides (scope, subject_id, daily_limit, updated_at, "
+                "updated_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope, subject_id) DO UPDATE "
+                "SET daily_limit = excluded.daily_limit, updated_at = excluded.updated_at, "
+                "updated_by = excluded.updated_by",
+                (scope.value, subject_id, daily_limit, time.time(), by),
+            )
+
+    async def clear_override(self, scope: OverrideScope, subject_id: int) -> bool:
+        _check_subject(scope, subject_id)
+        async with self._db.transaction() as connection:
+            cursor = await connection.execute(
+                "DELETE FROM limit_overrides WHERE scope = ? AND subject_id = ?",
+                (scope.value, subject_id),
+            )
+            return cursor.rowcount == 1
+
+    async def grant(self, user_id: int, day: str, extra: int) -> int:
+        if extra < 0:
+            raise ValueError("a grant cannot be negative")
+        async with self._db.transaction() as connection:
+            await connection.execute(
+                "INSERT INTO limit_grants (user_id, day, extra, updated_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (user_id, day) DO UPDATE SET extra = extra + excluded.extra, "
+                "updated_at = excluded.updated_at",
+                (user_id, day, extra, time.time()),
+            )
+            return await fetch_int(
+                connection, "SELECT extra FROM limit_grants WHERE user_id = ? AND day = ?",
+                (user_id, day),
+            )
+
+
+def _check_subject(scope: OverrideScope, subject_id: int) -> None:
+    if (scope in DEFAULT_SCOPES) != (subject_id == 0):
+        raise ValueError(f"scope {scope} with subject {subject_id}")
