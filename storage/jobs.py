@@ -35,21 +35,6 @@ INSERT INTO jobs (request_key, chat_id, thread_id, user_id, message_id, language
 VALUES (:request_key, :chat_id, :thread_id, :user_id, :message_id, :language, :prompt,
         :options, 'queued', :day, :now, :now, :deadline_at)
 """
-# Round-robin across users and chats: a job's rank is its place among its user's (and its
-# chat's) queued jobs; lower ranks are served first, ties by arrival.
-_RANKED = """
-SELECT *,
-       ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) AS user_rank,
-       ROW_NUMBER() OVER (PARTITION BY chat_id ORDER BY id) AS chat_rank
-FROM jobs WHERE state = 'queued'
-"""
-_FAIR_KEY = "max(user_rank, chat_rank), id"
-_QUEUE_ORDER = f"""
-SELECT id, request_key, chat_id, thread_id, user_id, message_id, language, prompt, options, state,
-       reason, operation_id, attempts, status_message_id, day, created_at, updated_at,
-       deadline_at, submitted_at, generated_at, finished_at
-FROM ({_RANKED}) ORDER BY {_FAIR_KEY}
-"""
 _USED_ON = f"SELECT count(*) FROM jobs WHERE user_id = ? AND day = ? AND state NOT IN ({_REFUNDED})"
 _CHAT_USED_ON = (
     f"SELECT count(*) FROM jobs WHERE chat_id = ? AND day = ? AND state NOT IN ({_REFUNDED})")
@@ -113,20 +98,6 @@ class SqliteJobRepository:
             return await _all(
                 connection, f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED}) ORDER BY id", ()
             )
-
-    async def queued_in_order(self, limit: int) -> list[Job]:
-        async with self._db.reading() as connection:
-            return await _all(connection, _QUEUE_ORDER + " LIMIT ?", (limit,))
-
-    async def queue_position(self, job_id: int) -> int | None:
-        async with self._db.reading() as connection:
-            row = await _row(
-                connection,
-                f"SELECT position FROM (SELECT id, ROW_NUMBER() OVER (ORDER BY {_FAIR_KEY}) "
-                f"AS position FROM ({_RANKED})) WHERE id = ?",
-                (job_id,),
-            )
-        return int(row[0]) if row else None
 
     async def overdue(self, now: float) -> list[Job]:
         async with self._db.reading() as connection:

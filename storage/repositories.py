@@ -33,12 +33,6 @@ class JobRepository(Protocol):
 
     async def unfinished(self) -> list[Job]: ...
 
-    async def queued_in_order(self, limit: int) -> list[Job]:
-        """The next `limit` queued jobs in serving order: round-robin across users and chats."""
-
-    async def queue_position(self, job_id: int) -> int | None:
-        """1-based place of a queued job in serving order; None if it is not queued."""
-
     async def overdue(self, now: float) -> list[Job]:
         """Queued jobs whose deadline has passed."""
 
