@@ -28,7 +28,9 @@ from bot.config import Settings
 from bot.generation.delivery import Delivery
 from bot.generation.intake import Intake, LimitSettings
 from bot.generation.service import GenerationService, ServiceSettings
+from bot.menu import publish_commands
 from bot.telegram_retry import RetryAfterMiddleware
+from bot.texts import LanguageMiddleware
 from bot.yandexart.client import YandexArtClient, build_auth_header
 from handlers import build_router
 from storage.database import Database
@@ -112,12 +114,14 @@ def build_dispatcher(deps: Deps) -> Dispatcher:
     dispatcher = Dispatcher(intake=deps.intake, settings=deps.settings)
     in_flight = InFlightUpdates()
     dispatcher.update.outer_middleware(in_flight)
+    LanguageMiddleware().setup(dispatcher)  # `language` for handlers, from the sender
     dispatcher.include_router(build_router())
 
     async def on_startup(bot: Bot) -> None:
         me = await bot.me()
         await bot.delete_webhook(drop_pending_updates=False)  # polling needs no webhook
         resumed = await deps.service.start()
+        await publish_commands(bot)
         log.info("bot @%s started; %d unfinished job(s) resumed", me.username, resumed)
 
     async def on_shutdown() -> None:
