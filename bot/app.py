@@ -27,6 +27,8 @@ from aiogram.types import TelegramObject
 from bot.config import Settings
 from bot.generation.delivery import Delivery
 from bot.generation.intake import Intake, LimitSettings
+from bot.generation.originals import Originals
+from bot.generation.progress import Progress
 from bot.generation.service import GenerationService, ServiceSettings
 from bot.menu import publish_commands
 from bot.telegram_retry import RetryAfterMiddleware
@@ -35,6 +37,7 @@ from bot.yandexart.client import YandexArtClient, build_auth_header
 from handlers import build_router
 from storage.database import Database
 from storage.jobs import SqliteJobRepository
+from storage.repositories import JobRepository
 
 log = logging.getLogger(__name__)
 
@@ -108,10 +111,14 @@ class Deps:
     database: Database
     service: GenerationService
     intake: Intake
+    jobs: JobRepository
+    delivery: Delivery
+    originals: Originals
 
 
 def build_dispatcher(deps: Deps) -> Dispatcher:
-    dispatcher = Dispatcher(intake=deps.intake, settings=deps.settings)
+    dispatcher = Dispatcher(intake=deps.intake, settings=deps.settings, jobs=deps.jobs,
+                            delivery=deps.delivery, originals=deps.originals)
     in_flight = InFlightUpdates()
     dispatcher.update.outer_middleware(in_flight)
     LanguageMiddleware().setup(dispatcher)  # `language` for handlers, from the sender
@@ -121,6 +128,7 @@ def build_dispatcher(deps: Deps) -> Dispatcher:
         me = await bot.me()
         await bot.delete_webhook(drop_pending_updates=False)  # polling needs no webhook
         resumed = await deps.service.start()
+        await deps.originals.start()
         await publish_commands(bot)
         log.info("bot @%s started; %d unfinished job(s) resumed", me.username, resumed)
 
@@ -128,6 +136,8 @@ def build_dispatcher(deps: Deps) -> Dispatcher:
         log.info("shutting down: finishing handlers, then pausing jobs")
         await in_flight.drain(HANDLER_DRAIN_SECONDS)
         await deps.service.stop()
+        await deps.originals.stop()
+        await deps.delivery.progress.close()
 
     dispatcher.startup.register(on_startup)
     dispatcher.shutdown.register(on_shutdown)
@@ -188,10 +198,11 @@ async def create_application(settings: Settings) -> Application:
         raise StartupError(
             f"cannot open the database at DATABASE_PATH={settings.database_path}: {error}"
         ) from None
-    jobs = SqliteJobRepository(database)
+    keep_originals = settings.originals_retention_hours > 0
+    jobs = SqliteJobRepository(database, keep_delivered_images=keep_originals)
     http = build_http_client(settings)
     bot = build_bot(settings)
-    delivery = Delivery(bot)
+    delivery = Delivery(bot, progress=Progress(bot), originals=keep_originals)
     service = GenerationService(
         jobs=jobs, client=build_yandexart_client(settings, http), delivery=delivery,
         settings=ServiceSettings(
@@ -205,6 +216,8 @@ async def create_application(settings: Settings) -> Application:
         timezone=ZoneInfo(settings.limits_timezone),
         deadline_seconds=settings.job_deadline_seconds,
     ))
-    deps = Deps(settings=settings, database=database, service=service, intake=intake)
+    deps = Deps(settings=settings, database=database, service=service, intake=intake, jobs=jobs,
+                delivery=delivery,
+                originals=Originals(jobs, settings.originals_retention_hours))
     return Application(settings=settings, bot=bot, dispatcher=build_dispatcher(deps), deps=deps,
                        http=http)

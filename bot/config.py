@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     limits_timezone: str = "UTC"
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
 
+    # Chat experience
+    originals_retention_hours: float = Field(default=24.0, ge=0, le=24 * 366)
+
     # Logging
     log_level: LogLevel = "INFO"
 

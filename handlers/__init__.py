@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from handlers import draw
+from handlers import buttons, draw
 
 
 def build_router() -> Router:
@@ -13,4 +13,5 @@ def build_router() -> Router:
     # Users' messages only: no channels, no messages from other bots.
     root.message.filter(F.chat.type.in_({"private", "group", "supergroup"}))
     root.include_router(draw.build_router())
+    root.include_router(buttons.build_router())
     return root

@@ -126,6 +126,7 @@ class GenerationService:
     # one job
 
     async def _run(self, job: Job) -> None:
+        self.delivery.progress.start(job)  # chat action and status line while it draws
         try:
             if job.state is JobState.SUBMITTING:
                 # The process died while a submit was on the wire: it may have been billed,
@@ -145,6 +146,8 @@ class GenerationService:
         except Exception:
             log.exception("job %s: unexpected error", job.id)
             await self._end(job, JobState.FAILED, "internal error", "failed")
+        finally:
+            await self.delivery.progress.stop(job.id)
 
     async def _submit(self, job: Job) -> Job | None:
         options = DrawOptions.from_json(job.options)
