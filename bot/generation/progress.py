@@ -89,13 +89,13 @@ class Progress:
         if tracked is None:
             return
         tracked.stopping.set()
-        if tracked.task is asyncio.current_task():
-            return
-        done, _ = await asyncio.wait({tracked.task}, timeout=STOP_WAIT)
-        if not done:
-            tracked.task.cancel()
-            with suppress(asyncio.CancelledError):
-                await tracked.task
+        if tracked.task is not asyncio.current_task():
+            done, _ = await asyncio.wait({tracked.task}, timeout=STOP_WAIT)
+            if not done:
+                tracked.task.cancel()
+                with suppress(asyncio.CancelledError):
+                    await tracked.task
+        self._forget_quiet_chat(tracked.job.chat_id)
 
     async def close(self) -> None:
         for job_id in list(self._jobs):
@@ -110,6 +110,16 @@ class Progress:
 
     def busy(self, chat_id: int) -> bool:
         return self.clock() < self._busy_until.get(chat_id, 0.0)
+
+    def _forget_quiet_chat(self, chat_id: int) -> None:
+        """No job left drawing in the chat: drop its timers (a flood pause still running is
+        kept), so the maps do not grow with every chat ever served."""
+        if self.drawing_in(chat_id):
+            return
+        for place in [place for place in self._next_action if place[0] == chat_id]:
+            del self._next_action[place]
+        if not self.busy(chat_id):
+            self._busy_until.pop(chat_id, None)
 
     # one job
 

@@ -136,6 +136,7 @@ async def test_groups_with_two_jobs_are_not_edited_and_share_one_action() -> Non
     await asyncio.sleep(0.32)
     assert tracking.drawing_in(-5) == 2
     await tracking.close()
+    assert tracking._next_action == {} and tracking._busy_until == {}
     assert bot.edits == []
     assert 3 <= len(bot.actions) <= 8  # one per 0.05 s for the chat, not one per job
 

@@ -144,3 +144,17 @@ def test_check_finds_stale_mo_missing_translation_and_placeholder_mismatch(
     assert "'hello' has placeholders" in found
     assert "out of date with its .po" in found
     assert "differs between bot/texts.py's legacy dict" in found
+
+
+@pytest.mark.parametrize("language", texts.LANGUAGES)
+def test_button_answers_fit_a_callback_answer(language: str) -> None:
+    """answerCallbackQuery takes 200 characters of plain text at most."""
+    answers = [
+        texts.text(language, "button_gone"),
+        texts.text(language, "original_recent"),
+        texts.text(language, "original_gone", hours="8760"),
+        texts.text(language, "limit_reached", limit=100000, reset_at="00:00 +0545",
+                   reset_in=texts.duration(language, 86399)),
+    ]
+    for answer in answers:
+        assert len(answer) <= 200 and "<" not in answer, answer
