@@ -28,9 +28,12 @@ from bot.commands import register_commands
 from bot.config import Settings
 from bot.generation.delivery import Delivery
 from bot.generation.intake import Intake
+from bot.generation.originals import Originals
+from bot.generation.progress import Progress
 from bot.generation.quotas import LimitSettings, Quotas
 from bot.generation.service import GenerationService, ServiceSettings
 from bot.telegram_retry import RetryAfterMiddleware
+from bot.texts import LanguageMiddleware
 from bot.yandexart.client import YandexArtClient, build_auth_header
 from bot.yandexart.images import ImagesApiClient
 from bot.yandexart.provider import (
@@ -44,7 +47,7 @@ from storage.admin import SqliteAccessRepository, SqliteStatsRepository
 from storage.database import Database
 from storage.jobs import SqliteJobRepository
 from storage.limits import SqliteLimitsRepository
-from storage.repositories import AccessRepository, StatsRepository
+from storage.repositories import AccessRepository, JobRepository, StatsRepository
 
 log = logging.getLogger(__name__)
 
@@ -133,21 +136,27 @@ class Deps:
     quotas: Quotas
     access: AccessRepository
     stats: StatsRepository
+    jobs: JobRepository
+    delivery: Delivery
+    originals: Originals
 
 
 def build_dispatcher(deps: Deps) -> Dispatcher:
     dispatcher = Dispatcher(
         intake=deps.intake, settings=deps.settings, service=deps.service, quotas=deps.quotas,
-        access=deps.access, stats=deps.stats, delivery=deps.intake.delivery,
+        access=deps.access, stats=deps.stats, jobs=deps.jobs, delivery=deps.delivery,
+        originals=deps.originals,
     )
     in_flight = InFlightUpdates()
     dispatcher.update.outer_middleware(in_flight)
+    LanguageMiddleware().setup(dispatcher)  # `language` for handlers, from the sender
     dispatcher.include_router(build_router())
 
     async def on_startup(bot: Bot) -> None:
         me = await bot.me()
         await bot.delete_webhook(drop_pending_updates=False)  # polling needs no webhook
         resumed = await deps.service.start()
+        await deps.originals.start()
         await register_commands(bot, deps.settings.admin_ids)
         log.info("bot @%s started; %d unfinished job(s) resumed", me.username, resumed)
 
@@ -155,6 +164,8 @@ def build_dispatcher(deps: Deps) -> Dispatcher:
         log.info("shutting down: finishing handlers, then pausing jobs")
         await in_flight.drain(HANDLER_DRAIN_SECONDS)
         await deps.service.stop()
+        await deps.originals.stop()
+        await deps.delivery.progress.close()
 
     dispatcher.startup.register(on_startup)
     dispatcher.shutdown.register(on_shutdown)
@@ -215,10 +226,11 @@ async def create_application(settings: Settings) -> Application:
         raise StartupError(
             f"cannot open the database at DATABASE_PATH={settings.database_path}: {error}"
         ) from None
-    jobs = SqliteJobRepository(database)
+    keep_originals = settings.originals_retention_hours > 0
+    jobs = SqliteJobRepository(database, keep_delivered_images=keep_originals)
     http = build_http_client(settings)
     bot = build_bot(settings)
-    delivery = Delivery(bot)
+    delivery = Delivery(bot, progress=Progress(bot), originals=keep_originals)
     service = GenerationService(
         jobs=jobs, provider=build_provider(settings, http), delivery=delivery,
         settings=ServiceSettings(
@@ -242,6 +254,7 @@ async def create_application(settings: Settings) -> Application:
     intake = Intake(jobs=jobs, service=service, delivery=delivery, quotas=quotas)
     deps = Deps(settings=settings, database=database, service=service, intake=intake,
                 quotas=quotas, access=SqliteAccessRepository(database),
-                stats=SqliteStatsRepository(database))
+                stats=SqliteStatsRepository(database), jobs=jobs, delivery=delivery,
+                originals=Originals(jobs, settings.originals_retention_hours))
     return Application(settings=settings, bot=bot, dispatcher=build_dispatcher(deps), deps=deps,
                        http=http)

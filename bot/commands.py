@@ -14,10 +14,12 @@ log = logging.getLogger(__name__)
 
 USER_COMMANDS = ("draw", "limits", "cancel")
 ADMIN_COMMANDS = ("stats", "setlimit", "grant", "ban", "unban", "allow", "disallow")
-MENU_LANGUAGES = (None, "ru")  # None: the default menu (English)
+# None: the default menu (English); then each language code that gets Russian texts.
+MENU_LANGUAGES: tuple[str | None, ...] = (None, *sorted(texts.RUSSIAN_SPEAKING))
 
 
-def menu(names: tuple[str, ...], language: str | None) -> list[BotCommand]:
+def menu(names: tuple[str, ...], language_code: str | None) -> list[BotCommand]:
+    language = texts.language_of(language_code)
     return [BotCommand(command=name, description=texts.text(language, f"cmd_{name}"))
             for name in names]
 

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     admin_ids: Annotated[frozenset[int], NoDecode] = frozenset()
     access_mode: AccessMode = "open"
 
+    # Chat experience
+    originals_retention_hours: float = Field(default=24.0, ge=0, le=24 * 366)
+
     # Logging
     log_level: LogLevel = "INFO"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from handlers import admin, cancel, draw, limits
+from handlers import admin, buttons, cancel, draw, limits
 from handlers.access import AccessMiddleware
 
 
@@ -18,6 +18,7 @@ def build_router() -> Router:
     root.message.middleware(AccessMiddleware())
     root.callback_query.middleware(AccessMiddleware())
     root.include_router(draw.build_router())
+    root.include_router(buttons.build_router())
     root.include_router(limits.build_router())
     root.include_router(cancel.build_router())
     root.include_router(admin.build_router())  # admins only; silent for everyone else

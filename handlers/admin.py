@@ -326,8 +326,9 @@ def period_lines(period: PeriodStats, lang: str) -> list[str]:
         kinds = ", ".join(f"{texts.text(lang, f'kind_{kind.value}')} {period.turned_away[kind]}"
                           for kind in LimitKind if kind in period.turned_away)
         refunds += texts.text(lang, "stats_turned_away_kinds", kinds=kinds)
-    median = (texts.text(lang, "stats_no_median") if period.median_generation_seconds is None
-              else texts.text(lang, "stats_seconds", seconds=period.median_generation_seconds))
+    seconds = period.median_generation_seconds
+    median = (texts.text(lang, "stats_no_median") if seconds is None
+              else texts.text(lang, "stats_seconds", seconds=f"{seconds:.1f}"))
     none = texts.text(lang, "stats_none")
     top_users = ", ".join(f"<code>{c.subject_id}</code> ({c.count})" for c in period.top_users)
     top_chats = ", ".join(f"<code>{c.subject_id}</code> ({c.count})" for c in period.top_chats)

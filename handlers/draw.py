@@ -31,10 +31,11 @@ def build_router() -> Router:
     return router
 
 
-async def draw(message: Message, command: CommandObject, bot: Bot, intake: Intake) -> None:
+async def draw(message: Message, command: CommandObject, bot: Bot, intake: Intake,
+               language: str) -> None:
+    """`language` comes from `bot.texts.LanguageMiddleware` (the sender's language_code)."""
     if message.from_user is None or message.from_user.is_bot:
         return
-    language = texts.language_of(message.from_user.language_code)
     try:
         prompt = parse_draw(command.args or "", replied_text(message))
     except PromptError as error:

@@ -58,8 +58,10 @@ WITH ranked AS (
 
 
 class SqliteJobRepository:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, *, keep_delivered_images: bool = False) -> None:
         self._db = database
+        # Kept for the 📄 Original button until `prune_images`; otherwise dropped on delivery.
+        self._keep_delivered_images = keep_delivered_images
 
     async def create(self, new: NewJob, policy: LimitPolicy = NO_LIMITS) -> CreateResult:
         async with self._db.transaction() as connection:
@@ -196,8 +198,19 @@ class SqliteJobRepository:
             if not await _move(connection, job_id, JobState.GENERATED, JobState.DELIVERED,
                                "finished_at = :now"):
                 return False
-            await connection.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
+            if not self._keep_delivered_images:
+                await connection.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
             return True
+
+    async def prune_images(self, delivered_before: float) -> int:
+        async with self._db.transaction() as connection:
+            # Walks job_images (a retention window's worth), not the whole jobs table.
+            cursor = await connection.execute(
+                "DELETE FROM job_images WHERE job_id IN (SELECT i.job_id FROM job_images i "
+                "JOIN jobs j ON j.id = i.job_id WHERE j.state = ? AND j.finished_at < ?)",
+                (JobState.DELIVERED.value, delivered_before),
+            )
+            return cursor.rowcount
 
     async def finish(self, job_id: int, state: JobState, reason: str) -> bool:
         if state in UNFINISHED_STATES or state is JobState.DELIVERED:

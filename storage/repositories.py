@@ -71,7 +71,11 @@ class JobRepository(Protocol):
     async def image(self, job_id: int) -> bytes | None: ...
 
     async def mark_delivered(self, job_id: int) -> bool:
-        """generated -> delivered; the image is dropped."""
+        """generated -> delivered; the image is dropped, unless the repository keeps delivered
+        images (for the 📄 Original button) until `prune_images`."""
+
+    async def prune_images(self, delivered_before: float) -> int:
+        """Drop the kept images of jobs delivered before that time; returns how many."""
 
     async def finish(self, job_id: int, state: JobState, reason: str) -> bool:
         """Any unfinished state -> a final one (refused, failed, expired, cancelled,

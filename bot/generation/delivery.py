@@ -1,4 +1,5 @@
-"""The Telegram side of a job: acknowledgement, the photo, notices."""
+"""The Telegram side of a job: acknowledgement, progress, the photo with its buttons, notices,
+the original file."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ from aiogram.exceptions import (
 from aiogram.types import BufferedInputFile, ReplyParameters
 
 from bot import texts
+from bot.buttons import photo_keyboard
+from bot.generation.progress import Progress
 from bot.prompt import DrawOptions
 from bot.telegram_retry import flood_wait_at_most
 from storage.models import Job
@@ -95,8 +98,11 @@ def _reply_to(job: Job) -> ReplyParameters:
 
 
 class Delivery:
-    def __init__(self, bot: Bot) -> None:
+    def __init__(self, bot: Bot, *, progress: Progress | None = None,
+                 originals: bool = False) -> None:
         self.bot = bot
+        self.progress = progress or Progress(bot)
+        self.originals = originals  # delivered images are kept: offer the 📄 Original button
 
     async def acknowledge(self, job: Job) -> int | None:
         """A status message right away; a chat action instead if the chat is flood-limited."""
@@ -122,11 +128,13 @@ class Delivery:
             pass  # purely cosmetic
 
     async def send_photo(self, job: Job, image: bytes) -> DeliveryResult:
+        await self.progress.stop(job.id)
         photo = BufferedInputFile(image, filename=f"yandexart-{job.id}.jpg")
         try:
             await self.bot.send_photo(
                 job.chat_id, photo, caption=build_caption(job),
                 message_thread_id=job.thread_id, reply_parameters=_reply_to(job),
+                reply_markup=photo_keyboard(job, original=self.originals),
             )
             return Delivered()
         except TelegramEntityTooLarge:
@@ -145,6 +153,7 @@ class Delivery:
             await self.bot.send_document(
                 job.chat_id, document, caption=build_caption(job),
                 message_thread_id=job.thread_id, reply_parameters=_reply_to(job),
+                reply_markup=photo_keyboard(job, original=False),  # it is the original
             )
             return Delivered()
         except TelegramAPIError as error:
@@ -168,6 +177,7 @@ class Delivery:
 
     async def notify(self, job: Job, key: str) -> None:
         """Tell the user how the job ended: in place of the status message if there is one."""
+        await self.progress.stop(job.id)
         message = texts.text(job.language, key)
         if job.status_message_id is not None:
             try:
@@ -184,9 +194,26 @@ class Delivery:
             log.warning("job %s: could not tell the user (%s)", job.id, error)
 
     async def remove_status(self, job: Job) -> None:
+        await self.progress.stop(job.id)
         if job.status_message_id is None:
             return
         try:
             await self.bot.delete_message(job.chat_id, job.status_message_id)
         except TelegramAPIError as error:
             log.info("job %s: status message not deleted (%s)", job.id, error)
+
+    async def send_original(self, job: Job, image: bytes, *, chat_id: int, reply_to: int) -> bool:
+        """The untouched JPEG as a document (Telegram recompresses photos), replying to the
+        photo whose button was pressed, in the job's topic."""
+        document = BufferedInputFile(image, filename=f"yandexart-{job.id}.jpg")
+        try:
+            await self.bot.send_document(
+                chat_id, document, caption=build_caption(job), message_thread_id=job.thread_id,
+                reply_parameters=ReplyParameters(message_id=reply_to,
+                                                 allow_sending_without_reply=True),
+                disable_content_type_detection=True,
+            )
+            return True
+        except TelegramAPIError as error:
+            log.warning("job %s: original not sent (%s)", job.id, error)
+            return False

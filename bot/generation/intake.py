@@ -11,7 +11,7 @@ from bot.generation.delivery import Delivery
 from bot.generation.quotas import LimitSettings, Quotas
 from bot.generation.service import GenerationService
 from bot.prompt import ParsedPrompt
-from storage.models import Created, CreateResult, NewJob
+from storage.models import Created, CreateResult, Job, NewJob
 from storage.repositories import JobRepository
 
 __all__ = ["DrawRequest", "Intake", "LimitSettings"]
@@ -27,6 +27,7 @@ class DrawRequest:
     message_id: int
     language: str
     prompt: ParsedPrompt
+    request_key: str | None = None  # default "<chat_id>:<message_id>"; "cb:<id>" for a button
 
 
 class Intake:
@@ -39,11 +40,18 @@ class Intake:
         self.limits = quotas.settings
 
     async def accept(self, request: DrawRequest) -> CreateResult:
+        result = await self.register(request)
+        if isinstance(result, Created):
+            await self.begin(result.job)
+        return result
+
+    async def register(self, request: DrawRequest) -> CreateResult:
+        """The limit check and the job row (one atomic step); nothing is sent yet."""
         options = request.prompt.options
         if options.seed is None:  # every image can be reproduced from its caption
             options = replace(options, seed=secrets.randbelow(MAX_RANDOM_SEED) + 1)
         new = NewJob(
-            request_key=f"{request.chat_id}:{request.message_id}",
+            request_key=request.request_key or f"{request.chat_id}:{request.message_id}",
             chat_id=request.chat_id,
             thread_id=request.thread_id,
             user_id=request.user_id,
@@ -56,15 +64,15 @@ class Intake:
         )
         # The policy is read first; counting usage against it and the insert are one transaction.
         policy = await self.quotas.policy(request.user_id, request.chat_id, new.day)
-        result = await self.jobs.create(new, policy)
-        if isinstance(result, Created):
-            job = result.job
-            status_message_id = await self.delivery.acknowledge(job)
-            if status_message_id is not None:
-                await self.jobs.set_status_message(job.id, status_message_id)
-                job = replace(job, status_message_id=status_message_id)
-            self.service.launch(job)
-        return result
+        return await self.jobs.create(new, policy)
+
+    async def begin(self, job: Job) -> None:
+        """The acknowledgement, then the generation."""
+        status_message_id = await self.delivery.acknowledge(job)
+        if status_message_id is not None:
+            await self.jobs.set_status_message(job.id, status_message_id)
+            job = replace(job, status_message_id=status_message_id)
+        self.service.launch(job)
 
     def now(self) -> datetime:
         return self.quotas.now()

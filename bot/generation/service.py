@@ -210,6 +210,7 @@ class GenerationService:
         task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
 
     async def _run(self, job: Job) -> None:
+        self.delivery.progress.start(job)  # chat action and status line while it draws
         try:
             current: Job | None = job
             if job.state is JobState.SUBMITTING:
@@ -228,6 +229,7 @@ class GenerationService:
             await self._end(job, JobState.FAILED, "internal error", "failed")
         finally:
             self._release(job.id)
+            await self.delivery.progress.stop(job.id)
 
     async def _interrupted(self, job: Job) -> Job | None:
         """The process died while a submit was on the wire: it may have been billed."""

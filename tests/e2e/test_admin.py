@@ -304,12 +304,11 @@ async def test_command_menus(
     user_commands = ["draw", "limits", "cancel"]
     admin_commands = [*user_commands, "stats", "setlimit", "grant", "ban", "unban", "allow",
                       "disallow"]
-    assert len(telegram.ok_calls("setMyCommands")) == 6
-    assert menu({"type": "default"}) == user_commands
-    assert menu({"type": "default"}, "ru") == user_commands
-    for admin in (ADMIN, OTHER_ADMIN):
-        assert menu({"type": "chat", "chat_id": admin}) == admin_commands
-        assert menu({"type": "chat", "chat_id": admin}, "ru") == admin_commands
+    assert len(telegram.ok_calls("setMyCommands")) == 3 * 5  # 3 scopes x (default, ru uk be kk)
+    for language in ("", "ru", "uk", "be", "kk"):
+        assert menu({"type": "default"}, language) == user_commands
+        for admin in (ADMIN, OTHER_ADMIN):
+            assert menu({"type": "chat", "chat_id": admin}, language) == admin_commands
     ru = telegram.commands[(json.dumps({"type": "chat", "chat_id": ADMIN}, sort_keys=True),
                             "ru")]
     assert str(ru[0]["description"]).startswith("Нарисовать")
