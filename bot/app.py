@@ -302,7 +302,11 @@ async def webhook_secret(settings: Settings, store: KeyValueStore) -> str:
     """WEBHOOK_SECRET, or one generated on first use and kept in the database."""
     if settings.webhook_secret is not None:
         return settings.webhook_secret.get_secret_value()
-    return await store.get_or_create(WEBHOOK_SECRET_KEY, lambda: secrets.token_urlsafe(32))
+    candidate = secrets.token_urlsafe(32)
+    add_secret(candidate)  # masked before anything (a DEBUG log of the INSERT) can print it
+    stored = await store.get_or_create(WEBHOOK_SECRET_KEY, lambda: candidate)
+    add_secret(stored)
+    return stored
 
 
 async def create_application(settings: Settings, *, metrics: Metrics | None = None
@@ -325,7 +329,6 @@ async def create_application(settings: Settings, *, metrics: Metrics | None = No
     secret = None
     if settings.webhook_url:
         secret = await webhook_secret(settings, SqliteKeyValueStore(database))
-        add_secret(secret)
     health = Health(database)
     bot = build_bot(settings)
     bot.session.middleware(PollHeartbeat(health))

@@ -149,8 +149,10 @@ async def check_credential(settings: Settings, client: YandexArtClient, report: 
         report.ok(f"YandexArt accepts {setting} (folder {settings.yandex_folder_id})")
         return True
     except AuthError as error:
-        report.problem(f"YandexArt rejected {setting} (HTTP {error.status}: "
-                       f"{error.message}); check {error.setting_hint}")
+        detail = error.message.partition(f"HTTP {error.status}: ")[2] or error.message
+        advice = ("it is unknown or has expired" if error.status == 401
+                  else f"check {error.setting_hint}")
+        report.problem(f"YandexArt rejected {setting} (HTTP {error.status} {detail}): {advice}")
         return False
     except TransientError as error:
         report.problem(f"cannot reach YandexArt at YANDEX_OPERATIONS_URL="

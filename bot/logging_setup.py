@@ -92,5 +92,5 @@ def setup_logging(level: str, secrets: Iterable[str], fmt: str = "text") -> None
     root.handlers[:] = [handler]
     root.setLevel(level)
     # Per-request chatter; our own log lines say what matters.
-    for noisy in ("httpx", "httpcore", "aiogram.event", "aiohttp.access"):
+    for noisy in ("httpx", "httpcore", "aiogram.event", "aiohttp.access", "aiosqlite"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))

@@ -72,8 +72,7 @@ class IamEmulator:
         self.issued: list[IssuedToken] = []
         self.requests: list[IamRequest] = []
         self.base_url = ""
-        self._faults: list[tuple[int, str]] = []
-        self._drops = 0
+        self._faults: list[tuple[int, str]] = []  # in order; status 0 = drop the connection
         self._expiries: list[asyncio.TimerHandle] = []
         self._runner: web.AppRunner | None = None
 
@@ -136,8 +135,8 @@ class IamEmulator:
                   times: int = 1) -> None:
         self._faults.extend([(status, message)] * times)
 
-    def drop_next(self) -> None:
-        self._drops += 1
+    def drop_next(self, times: int = 1) -> None:
+        self._faults.extend([(0, "")] * times)
 
     @property
     def ok_requests(self) -> list[IamRequest]:
@@ -148,17 +147,17 @@ class IamEmulator:
     async def _on_tokens(self, request: web.Request) -> web.StreamResponse:
         at = time.monotonic()
         raw = await request.read()
-        if self._drops:
-            self._drops -= 1
+        claims: dict[str, Any] | None = None
+        header: dict[str, Any] | None = None
+        if self._faults and self._faults[0][0] == 0:
+            self._faults.pop(0)
             if request.transport is not None:
                 request.transport.close()
             self.requests.append(IamRequest(0, None, None, {}, at))
             return web.Response(status=204)
-        claims: dict[str, Any] | None = None
-        header: dict[str, Any] | None = None
         if self._faults:
             status, message = self._faults.pop(0)
-            body = _error(status, 14 if status >= 500 else 3, message)
+            body = _error(14 if status >= 500 else 3, message)
         else:
             try:
                 header, claims = self._verify(raw)
@@ -216,8 +215,8 @@ class _Refusal(Exception):
     def __init__(self, status: int, code: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-        self.body = _error(status, code, message)
+        self.body = _error(code, message)
 
 
-def _error(status: int, code: int, message: str) -> dict[str, Any]:
+def _error(code: int, message: str) -> dict[str, Any]:
     return {"code": code, "message": message, "details": []}
