@@ -293,7 +293,7 @@ def _lifetime(expires_at: Any) -> float:
     if moment.tzinfo is None:
         return default
     seconds = moment.timestamp() - time.time()
-    if seconds < 1:
+    if seconds <= 0:
         log.warning("IAM token expiresAt %s is already past by the local clock: is the clock "
                     "right? Assuming it lasts an hour", expires_at)
         return 3600.0
