@@ -140,8 +140,8 @@ class Settings(BaseSettings):
 
     # Operations
 
-    @field_validator("yandex_sa_key_file", "webhook_url", "webhook_secret", "metrics_port",
-                     mode="before")
+    @field_validator("yandex_api_key", "yandex_iam_token", "yandex_sa_key_file", "webhook_url",
+                     "webhook_secret", "metrics_port", mode="before")
     @classmethod
     def _blank_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

@@ -272,3 +272,39 @@ def test_webhook_path_and_secrets() -> None:
     assert s.webhook_path == "/tg/hook"
     assert settings(yandex_api_key=API_KEY, webhook_url="https://b.example.org").webhook_path == "/"
     assert set(s.static_secrets) == {TOKEN, API_KEY, "s3cret-value"}
+
+
+# ------------------------------------------------------------------ documentation
+
+
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+def test_every_setting_is_documented() -> None:
+    readme = (PROJECT / "README.md").read_text(encoding="utf-8")
+    example = (PROJECT / ".env.example").read_text(encoding="utf-8")
+    for name in Settings.model_fields:
+        variable = name.upper()
+        assert f"| `{variable}` |" in readme, f"{variable} missing from README's table"
+        assert f"\n{variable}=" in example or f"\n# {variable}=" in example, variable
+
+
+@pytest.mark.usefixtures("clean_environment")
+def test_env_example_filled_in_is_a_valid_configuration(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BOT_TOKEN", TOKEN)
+    monkeypatch.setenv("YANDEX_FOLDER_ID", "b1g")
+    monkeypatch.setenv("YANDEX_API_KEY", API_KEY)
+    s = Settings(_env_file=PROJECT / ".env.example")
+    assert s.credential_setting == "YANDEX_API_KEY"
+    example = (PROJECT / ".env.example").read_text(encoding="utf-8")
+    # The commented values are the defaults (where a default is written out).
+    for line in example.splitlines():
+        if not line.startswith("# ") or "=" not in line or " " in line[2:].split("=")[0]:
+            continue
+        name, _, value = line[2:].partition("=")
+        field = Settings.model_fields.get(name.lower())
+        if field is None or not value or name in ("YANDEX_SA_KEY_FILE", "WEBHOOK_URL",
+                                                  "METRICS_PORT"):
+            continue
+        written = Settings.model_validate({**s.model_dump(), name.lower(): value})
+        assert getattr(written, name.lower()) == getattr(s, name.lower()), name
