@@ -150,6 +150,7 @@ class Settings(BaseSettings):
     @classmethod
     def _readable_key(cls, value: Path | None) -> Path | None:
         if value is not None:
+            value = value.expanduser()
             ServiceAccountKey.load(value)  # KeyFileError is a ValueError naming no secret
         return value
 

@@ -91,6 +91,7 @@ def setup_logging(level: str, secrets: Iterable[str], fmt: str = "text") -> None
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
+    logging.captureWarnings(True)  # warnings too go through the handler (and its format)
     # Per-request chatter; our own log lines say what matters.
     for noisy in ("httpx", "httpcore", "aiogram.event", "aiohttp.access", "aiosqlite"):
         logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
