@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import secrets
+import signal
 import sqlite3
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,12 +20,15 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.exceptions import (
+    TelegramAPIError,
     TelegramNetworkError,
     TelegramNotFound,
     TelegramServerError,
     TelegramUnauthorizedError,
 )
 from aiogram.types import TelegramObject
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+from aiohttp import web
 
 from bot.commands import register_commands
 from bot.config import Settings
@@ -32,26 +38,25 @@ from bot.generation.originals import Originals
 from bot.generation.progress import Progress
 from bot.generation.quotas import LimitSettings, Quotas
 from bot.generation.service import GenerationService, ServiceSettings
+from bot.logging_setup import add_secret
+from bot.metrics import Metrics
 from bot.telegram_retry import RetryAfterMiddleware
 from bot.texts import LanguageMiddleware
-from bot.yandexart.client import YandexArtClient, build_auth_header
-from bot.yandexart.images import ImagesApiClient
-from bot.yandexart.provider import (
-    ImageProvider,
-    ImagesProvider,
-    OperationsProvider,
-    uses_images_api,
-)
+from bot.web import Health, PollHeartbeat, WebServer, add_ops_routes, ops_application
+from bot.yandexart.auth import KeyFileError
+from bot.yandexart.setup import build_credentials, build_provider
 from handlers import build_router
 from storage.admin import SqliteAccessRepository, SqliteStatsRepository
 from storage.database import Database
 from storage.jobs import SqliteJobRepository
+from storage.kv import KeyValueStore, SqliteKeyValueStore
 from storage.limits import SqliteLimitsRepository
 from storage.repositories import AccessRepository, JobRepository, StatsRepository
 
 log = logging.getLogger(__name__)
 
 HANDLER_DRAIN_SECONDS = 3.0
+WEBHOOK_SECRET_KEY = "webhook_secret"
 
 
 class StartupError(Exception):
@@ -66,33 +71,6 @@ def build_bot(settings: Settings) -> Bot:
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, allow_sending_without_reply=True),
     )
-
-
-def build_yandexart_client(settings: Settings, http: httpx.AsyncClient) -> YandexArtClient:
-    return YandexArtClient(
-        http,
-        auth_header=build_auth_header(
-            api_key=settings.yandex_api_key.get_secret_value() if settings.yandex_api_key else None,
-            iam_token=(settings.yandex_iam_token.get_secret_value()
-                       if settings.yandex_iam_token else None),
-        ),
-        model_uri=settings.model_uri,
-        art_url=settings.yandex_art_url,
-        operations_url=settings.yandex_operations_url,
-        credential_setting=settings.credential_setting,
-    )
-
-
-def build_provider(settings: Settings, http: httpx.AsyncClient) -> ImageProvider:
-    """The async operations API, or the Images API for `aliceai-image-art…` models."""
-    if not uses_images_api(settings.yandex_art_model):
-        return OperationsProvider(build_yandexart_client(settings, http))
-    client = build_yandexart_client(settings, http)
-    return ImagesProvider(ImagesApiClient(
-        http, auth_header=client.auth_header, model_uri=settings.model_uri,
-        images_url=settings.yandex_images_url, credential_setting=settings.credential_setting,
-        timeout=max(settings.yandex_request_timeout, 120.0),
-    ))
 
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
@@ -125,6 +103,18 @@ class InFlightUpdates(BaseMiddleware):
             await asyncio.wait(pending, timeout=seconds)
 
 
+class CountUpdates(BaseMiddleware):
+    """Counts every update received (polling or webhook) for /metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        self.metrics.update_received()
+        return await handler(event, data)
+
+
 @dataclass
 class Deps:
     """Everything handlers and hooks need, handed to the Dispatcher (no globals)."""
@@ -139,22 +129,28 @@ class Deps:
     jobs: JobRepository
     delivery: Delivery
     originals: Originals
+    metrics: Metrics
+    health: Health
 
 
 def build_dispatcher(deps: Deps) -> Dispatcher:
     dispatcher = Dispatcher(
         intake=deps.intake, settings=deps.settings, service=deps.service, quotas=deps.quotas,
         access=deps.access, stats=deps.stats, jobs=deps.jobs, delivery=deps.delivery,
-        originals=deps.originals,
+        originals=deps.originals, metrics=deps.metrics,
     )
     in_flight = InFlightUpdates()
     dispatcher.update.outer_middleware(in_flight)
+    dispatcher.update.outer_middleware(CountUpdates(deps.metrics))
     LanguageMiddleware().setup(dispatcher)  # `language` for handlers, from the sender
     dispatcher.include_router(build_router())
 
     async def on_startup(bot: Bot) -> None:
         me = await bot.me()
-        await bot.delete_webhook(drop_pending_updates=False)  # polling needs no webhook
+        if deps.settings.webhook_url is None:
+            await bot.delete_webhook(drop_pending_updates=False)  # polling needs no webhook
+            deps.health.started("polling")
+        # (in webhook mode the webhook is registered once the server listens: run_webhook)
         resumed = await deps.service.start()
         await deps.originals.start()
         await register_commands(bot, deps.settings.admin_ids)
@@ -162,6 +158,7 @@ def build_dispatcher(deps: Deps) -> Dispatcher:
 
     async def on_shutdown() -> None:
         log.info("shutting down: finishing handlers, then pausing jobs")
+        deps.health.stopped()
         await in_flight.drain(HANDLER_DRAIN_SECONDS)
         await deps.service.stop()
         await deps.originals.stop()
@@ -179,16 +176,106 @@ class Application:
     dispatcher: Dispatcher
     deps: Deps
     http: httpx.AsyncClient
+    # Webhook mode: the secret Telegram sends back (WEBHOOK_SECRET, or generated and stored).
+    webhook_secret: str | None = field(default=None, kw_only=True)
+    servers: list[WebServer] = field(default_factory=list, kw_only=True)
+    _stop_requested: asyncio.Event = field(default_factory=asyncio.Event, init=False,
+                                           repr=False)
+
+    async def run(self, *, handle_signals: bool = True) -> None:
+        """Long polling, or a webhook server when WEBHOOK_URL is set."""
+        if self.settings.webhook_url:
+            await self.run_webhook(handle_signals=handle_signals)
+        else:
+            await self.run_polling(handle_signals=handle_signals)
 
     async def run_polling(self, *, handle_signals: bool = True) -> None:
         try:
             await self.preflight()
+            await self._start_ops_server(shared_with_webhook=False)
             await self.dispatcher.start_polling(
                 self.bot, handle_signals=handle_signals, polling_timeout=10,
                 allowed_updates=self.dispatcher.resolve_used_update_types(),
             )
         finally:
+            await self._stop_servers()
             await self.close()
+
+    async def run_webhook(self, *, handle_signals: bool = True) -> None:
+        """Serve Telegram's updates at WEBHOOK_URL's path until stopped (SIGTERM, SIGINT or
+        `stop()`). The webhook stays registered on exit: Telegram keeps the updates that
+        arrive meanwhile and delivers them after a restart."""
+        settings = self.settings
+        assert settings.webhook_url is not None and self.webhook_secret is not None
+        try:
+            await self.preflight()
+            app = web.Application()
+            # handle_in_background=False: Telegram gets its 200 only once the handler has
+            # stored the job, so an update is never lost to a crash; a re-sent one is harmless.
+            SimpleRequestHandler(self.dispatcher, self.bot, handle_in_background=False,
+                                 secret_token=self.webhook_secret,
+                                 ).register(app, path=settings.webhook_path)
+            setup_application(app, self.dispatcher, bot=self.bot)
+            shared = settings.metrics_port == settings.webhook_port
+            if shared:
+                add_ops_routes(app, self.deps.metrics, self.deps.health)
+            await self._listen(WebServer(app, settings.webhook_host, settings.webhook_port,
+                                         name="webhook server"), "WEBHOOK_PORT")
+            await self._start_ops_server(shared_with_webhook=shared)
+            await self._register_webhook()
+            self.deps.health.started("webhook")
+            with self._signals(handle_signals):
+                await self._stop_requested.wait()
+        finally:
+            self.deps.health.stopped()
+            await self._stop_servers()
+            await self.close()
+
+    async def _register_webhook(self) -> None:
+        url = self.settings.webhook_url
+        assert url is not None
+        try:
+            await self.bot.set_webhook(
+                url, secret_token=self.webhook_secret, drop_pending_updates=False,
+                allowed_updates=self.dispatcher.resolve_used_update_types(),
+            )
+        except TelegramAPIError as error:
+            raise StartupError(
+                f"Telegram refused the webhook WEBHOOK_URL={url}: {error.message}") from None
+        log.info("webhook registered: Telegram sends updates to %s", url)
+
+    @contextlib.contextmanager
+    def _signals(self, enabled: bool) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        signals = (signal.SIGTERM, signal.SIGINT) if enabled else ()
+        for signum in signals:
+            loop.add_signal_handler(signum, self._stop_requested.set)
+        try:
+            yield
+        finally:
+            for signum in signals:
+                loop.remove_signal_handler(signum)
+
+    async def _start_ops_server(self, *, shared_with_webhook: bool) -> None:
+        """/metrics and /healthz on METRICS_PORT (unless the webhook server carries them)."""
+        port = self.settings.metrics_port
+        if port is None or shared_with_webhook:
+            return
+        await self._listen(WebServer(ops_application(self.deps.metrics, self.deps.health),
+                                     self.settings.metrics_host, port, name="metrics server"),
+                           "METRICS_PORT")
+
+    async def _listen(self, server: WebServer, setting: str) -> None:
+        self.servers.append(server)
+        try:
+            await server.start()
+        except OSError as error:
+            raise StartupError(f"cannot listen on {setting}={server.port} "
+                               f"(host {server.host}): {error.strerror or error}") from None
+
+    async def _stop_servers(self) -> None:
+        while self.servers:
+            await self.servers.pop(0).stop()
 
     async def preflight(self, attempts: int = 5) -> None:
         """Check the token against Telegram before anything else, with one clear line on
@@ -211,7 +298,10 @@ class Application:
                 await asyncio.sleep(min(2.0**attempt, 8.0))
 
     async def stop(self) -> None:
-        await self.dispatcher.stop_polling()
+        if self.settings.webhook_url:
+            self._stop_requested.set()
+        else:
+            await self.dispatcher.stop_polling()
 
     async def close(self) -> None:
         await self.http.aclose()
@@ -219,7 +309,20 @@ class Application:
         await self.bot.session.close()
 
 
-async def create_application(settings: Settings) -> Application:
+async def webhook_secret(settings: Settings, store: KeyValueStore) -> str:
+    """WEBHOOK_SECRET, or one generated on first use and kept in the database."""
+    if settings.webhook_secret is not None:
+        return settings.webhook_secret.get_secret_value()
+    candidate = secrets.token_urlsafe(32)
+    add_secret(candidate)  # masked before anything (a DEBUG log of the INSERT) can print it
+    stored = await store.get_or_create(WEBHOOK_SECRET_KEY, lambda: candidate)
+    add_secret(stored)
+    return stored
+
+
+async def create_application(settings: Settings, *, metrics: Metrics | None = None
+                             ) -> Application:
+    metrics = metrics if metrics is not None else Metrics()
     try:
         database = await Database.open(settings.database_path)
     except (OSError, sqlite3.Error) as error:
@@ -229,10 +332,22 @@ async def create_application(settings: Settings) -> Application:
     keep_originals = settings.originals_retention_hours > 0
     jobs = SqliteJobRepository(database, keep_delivered_images=keep_originals)
     http = build_http_client(settings)
+    try:
+        credentials = build_credentials(settings, http, on_exchange=metrics.iam_exchange)
+    except KeyFileError as error:
+        await http.aclose()
+        await database.close()
+        raise StartupError(f"YANDEX_SA_KEY_FILE: {error}") from None
+    secret = None
+    if settings.webhook_url:
+        secret = await webhook_secret(settings, SqliteKeyValueStore(database))
+    health = Health(database)
     bot = build_bot(settings)
+    bot.session.middleware(PollHeartbeat(health))
     delivery = Delivery(bot, progress=Progress(bot), originals=keep_originals)
     service = GenerationService(
-        jobs=jobs, provider=build_provider(settings, http), delivery=delivery,
+        jobs=jobs, provider=build_provider(settings, http, credentials), delivery=delivery,
+        metrics=metrics,
         settings=ServiceSettings(
             deadline_seconds=settings.job_deadline_seconds,
             submits_per_minute=settings.yandex_submits_per_minute,
@@ -251,10 +366,12 @@ async def create_application(settings: Settings) -> Application:
         ),
         jobs=jobs, rules=SqliteLimitsRepository(database),
     )
-    intake = Intake(jobs=jobs, service=service, delivery=delivery, quotas=quotas)
+    intake = Intake(jobs=jobs, service=service, delivery=delivery, quotas=quotas,
+                    metrics=metrics)
     deps = Deps(settings=settings, database=database, service=service, intake=intake,
                 quotas=quotas, access=SqliteAccessRepository(database),
                 stats=SqliteStatsRepository(database), jobs=jobs, delivery=delivery,
-                originals=Originals(jobs, settings.originals_retention_hours))
+                originals=Originals(jobs, settings.originals_retention_hours),
+                metrics=metrics, health=health)
     return Application(settings=settings, bot=bot, dispatcher=build_dispatcher(deps), deps=deps,
-                       http=http)
+                       http=http, webhook_secret=secret)

@@ -8,10 +8,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.yandexart.auth import ServiceAccountKey
 
 _TOKEN_SHAPE = re.compile(r"[0-9]+:[A-Za-z0-9_-]+")
 _MODEL_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]*(/[a-z0-9._-]+)?$")
@@ -19,6 +22,9 @@ _MODEL_URI = re.compile(r"^art://[^/\s]+/[a-z0-9][a-z0-9._-]*(/[a-z0-9._-]+)?$")
 
 LogLevel = Literal["CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG"]
 AccessMode = Literal["open", "allowlist"]
+LogFormat = Literal["text", "json"]
+CREDENTIAL_SETTINGS = ("YANDEX_API_KEY", "YANDEX_IAM_TOKEN", "YANDEX_SA_KEY_FILE")
+_WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
@@ -63,6 +69,17 @@ class Settings(BaseSettings):
 
     # Logging
     log_level: LogLevel = "INFO"
+
+    # Operations: service-account key, webhook, metrics, log format
+    yandex_sa_key_file: Path | None = None
+    yandex_iam_url: str = "https://iam.api.cloud.yandex.net/iam/v1/tokens"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_host: str = "0.0.0.0"
+    webhook_port: int = Field(default=8080, ge=1, le=65535)
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "0.0.0.0"
+    log_format: LogFormat = "text"
 
     @field_validator("bot_token")
     @classmethod
@@ -137,10 +154,66 @@ class Settings(BaseSettings):
     def _lower_mode(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
+    # Operations
+
+    @field_validator("yandex_api_key", "yandex_iam_token", "yandex_sa_key_file", "webhook_url",
+                     "webhook_secret", "metrics_port", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("yandex_sa_key_file")
+    @classmethod
+    def _readable_key(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            value = value.expanduser()
+            ServiceAccountKey.load(value)  # KeyFileError is a ValueError naming no secret
+        return value
+
+    @field_validator("yandex_iam_url")
+    @classmethod
+    def _iam_url_shape(cls, value: str) -> str:
+        value = value.strip()
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL")
+        return value
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url_shape(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be the public https:// URL Telegram sends updates to")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not _WEBHOOK_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("must be 1-256 characters A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     @model_validator(mode="after")
     def _one_credential(self) -> Settings:
-        if (self.yandex_api_key is None) == (self.yandex_iam_token is None):
-            raise ValueError("set exactly one of YANDEX_API_KEY or YANDEX_IAM_TOKEN")
+        given = [name for name, value in zip(
+            CREDENTIAL_SETTINGS,
+            (self.yandex_api_key, self.yandex_iam_token, self.yandex_sa_key_file), strict=True,
+        ) if value is not None]
+        if len(given) != 1:
+            found = f"{' and '.join(given)} are set" if given else "none is set"
+            raise ValueError(
+                f"set exactly one of YANDEX_API_KEY, YANDEX_IAM_TOKEN or YANDEX_SA_KEY_FILE "
+                f"({found})")
         return self
 
     @property
@@ -152,7 +225,22 @@ class Settings(BaseSettings):
 
     @property
     def credential_setting(self) -> str:
-        return "YANDEX_API_KEY" if self.yandex_api_key is not None else "YANDEX_IAM_TOKEN"
+        if self.yandex_api_key is not None:
+            return "YANDEX_API_KEY"
+        if self.yandex_iam_token is not None:
+            return "YANDEX_IAM_TOKEN"
+        return "YANDEX_SA_KEY_FILE"
+
+    @property
+    def webhook_path(self) -> str:
+        """The path of WEBHOOK_URL, where the bot's web server takes updates."""
+        return urlsplit(self.webhook_url or "").path or "/"
+
+    @property
+    def static_secrets(self) -> list[str]:
+        """Every configured secret value, for log redaction."""
+        values = [self.bot_token, self.yandex_api_key, self.yandex_iam_token, self.webhook_secret]
+        return [value.get_secret_value() for value in values if value is not None]
 
 
 def describe_error(error: ValidationError) -> str:

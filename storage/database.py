@@ -71,6 +71,11 @@ class Database:
         async with self._lock:
             yield self._connection
 
+    async def ping(self) -> None:
+        """`SELECT 1`: raises if the database does not answer (for the health check)."""
+        async with self.reading() as connection, connection.execute("SELECT 1") as cursor:
+            await cursor.fetchone()
+
     async def schema_version(self) -> int:
         async with self.reading() as connection, connection.execute("PRAGMA user_version") as cur:
             row = await cur.fetchone()

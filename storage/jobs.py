@@ -42,17 +42,18 @@ _ALL_USED_ON = f"SELECT count(*) FROM jobs WHERE day = ? AND state NOT IN ({_REF
 _ACTIVE = f"SELECT count(*) FROM jobs WHERE user_id = ? AND state IN ({_UNFINISHED})"
 
 # Fair serving order of the queued jobs: round-robin across users and chats rather than FIFO.
-# A job's turn is max(its rank among its user's queued jobs, its rank among its chat's queued
-# jobs), ties broken by id: everyone's first job comes before anyone's second one.
-_QUEUE = """
+# A job's turn is max(its rank among its user's unfinished jobs, its rank among its chat's),
+# ties broken by id: everyone's first job comes before anyone's second one. Jobs already being
+# drawn rank first, so a user whose job was just sent yields the next turn to one who waits.
+_QUEUE = f"""
 WITH ranked AS (
-    SELECT id,
-           ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY id) AS user_rank,
-           ROW_NUMBER() OVER (PARTITION BY chat_id ORDER BY id) AS chat_rank
-    FROM jobs WHERE state = 'queued'
+    SELECT id, state,
+           ROW_NUMBER() OVER (PARTITION BY user_id ORDER BY state = 'queued', id) AS user_rank,
+           ROW_NUMBER() OVER (PARTITION BY chat_id ORDER BY state = 'queued', id) AS chat_rank
+    FROM jobs WHERE state IN ({_UNFINISHED})
 ), ordered AS (
     SELECT id, ROW_NUMBER() OVER (ORDER BY max(user_rank, chat_rank), id) AS position
-    FROM ranked
+    FROM ranked WHERE state = 'queued'
 )
 """
 
@@ -100,6 +101,10 @@ class SqliteJobRepository:
             return await _all(
                 connection, f"SELECT * FROM jobs WHERE state IN ({_UNFINISHED}) ORDER BY id", ()
             )
+
+    async def queued_count(self) -> int:
+        async with self._db.reading() as connection:
+            return await _scalar(connection, "SELECT count(*) FROM jobs WHERE state = 'queued'", ())
 
     async def overdue(self, now: float) -> list[Job]:
         async with self._db.reading() as connection:

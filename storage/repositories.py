@@ -33,6 +33,8 @@ class JobRepository(Protocol):
 
     async def unfinished(self) -> list[Job]: ...
 
+    async def queued_count(self) -> int: ...
+
     async def overdue(self, now: float) -> list[Job]:
         """Queued jobs whose deadline has passed."""
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: the two API emulators and a bot running in-process against them."""
+"""Shared fixtures: the API emulators (Telegram, YandexArt, IAM)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from tests.fakes.iam import IamEmulator
 from tests.fakes.telegram import TelegramEmulator
 from tests.fakes.yandexart import YandexArtEmulator
 
@@ -21,6 +22,15 @@ async def telegram() -> AsyncIterator[TelegramEmulator]:
 @pytest.fixture
 async def yandex() -> AsyncIterator[YandexArtEmulator]:
     emulator = YandexArtEmulator(generation_seconds=0.3)
+    await emulator.start()
+    yield emulator
+    await emulator.stop()
+
+
+@pytest.fixture
+async def iam(yandex: YandexArtEmulator) -> AsyncIterator[IamEmulator]:
+    """IAM whose tokens the `yandex` emulator accepts while they are valid."""
+    emulator = IamEmulator(accept_into=yandex.iam_tokens)
     await emulator.start()
     yield emulator
     await emulator.stop()

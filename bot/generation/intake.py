@@ -10,8 +10,9 @@ from datetime import datetime
 from bot.generation.delivery import Delivery
 from bot.generation.quotas import LimitSettings, Quotas
 from bot.generation.service import GenerationService
+from bot.metrics import Metrics
 from bot.prompt import ParsedPrompt
-from storage.models import Created, CreateResult, Job, NewJob
+from storage.models import Created, CreateResult, Job, LimitReached, NewJob
 from storage.repositories import JobRepository
 
 __all__ = ["DrawRequest", "Intake", "LimitSettings"]
@@ -32,7 +33,8 @@ class DrawRequest:
 
 class Intake:
     def __init__(self, *, jobs: JobRepository, service: GenerationService, delivery: Delivery,
-                 quotas: Quotas) -> None:
+                 quotas: Quotas, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics if metrics is not None else Metrics()
         self.jobs = jobs
         self.service = service
         self.delivery = delivery
@@ -48,7 +50,9 @@ class Intake:
     async def register(self, request: DrawRequest) -> CreateResult:
         """The limit check and the job row (one atomic step); nothing is sent yet."""
         options = request.prompt.options
-        if options.seed is None:  # every image can be reproduced from its caption
+        if not self.service.provider.supports_seed:  # the Images API takes none
+            options = replace(options, seed=None)
+        elif options.seed is None:  # every image can be reproduced from its caption
             options = replace(options, seed=secrets.randbelow(MAX_RANDOM_SEED) + 1)
         new = NewJob(
             request_key=request.request_key or f"{request.chat_id}:{request.message_id}",
@@ -64,7 +68,10 @@ class Intake:
         )
         # The policy is read first; counting usage against it and the insert are one transaction.
         policy = await self.quotas.policy(request.user_id, request.chat_id, new.day)
-        return await self.jobs.create(new, policy)
+        result = await self.jobs.create(new, policy)
+        if isinstance(result, LimitReached):
+            self.metrics.limit_refusal(result.kind.value)
+        return result
 
     async def begin(self, job: Job) -> None:
         """The acknowledgement, then the generation."""

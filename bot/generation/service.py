@@ -30,6 +30,7 @@ from bot.generation.delivery import (
 )
 from bot.generation.limiter import RollingWindowLimiter
 from bot.generation.timing import GenerationTiming
+from bot.metrics import Metrics
 from bot.prompt import DrawOptions
 from bot.yandexart.client import GenerationRequest
 from bot.yandexart.errors import (
@@ -42,7 +43,7 @@ from bot.yandexart.errors import (
     YandexArtError,
 )
 from bot.yandexart.provider import Finished, ImageProvider
-from storage.models import Job, JobState
+from storage.models import REFUNDED_STATES, Job, JobState
 from storage.repositories import JobRepository
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,17 @@ class ServiceSettings:
     naive_poll_interval: float | None = None
 
 
+def call_outcome(error: YandexArtError) -> str:
+    """The metric label of a failed YandexArt call."""
+    if isinstance(error, TransientError):
+        return "timeout" if error.maybe_accepted else ("5xx" if error.status else "network")
+    for kind, label in ((ContentRefused, "refused"), (QuotaExceeded, "429"), (AuthError, "auth"),
+                        (OperationNotFound, "not_found"), (OperationFailed, "failed")):
+        if isinstance(error, kind):
+            return label
+    return "rejected"
+
+
 def backoff(attempt: int, base: float, cap: float) -> float:
     """Exponential backoff with full jitter."""
     return random.uniform(base / 2, min(cap, base * 2 ** max(0, attempt - 1)))
@@ -72,7 +84,8 @@ def backoff(attempt: int, base: float, cap: float) -> float:
 
 class GenerationService:
     def __init__(self, *, jobs: JobRepository, provider: ImageProvider, delivery: Delivery,
-                 settings: ServiceSettings) -> None:
+                 settings: ServiceSettings, metrics: Metrics | None = None) -> None:
+        self.metrics = metrics if metrics is not None else Metrics()
         self.jobs = jobs
         self.provider = provider
         self.delivery = delivery
@@ -97,7 +110,7 @@ class GenerationService:
         for job in pending:
             log.info("job %s: resuming in state %s", job.id, job.state)
             if job.state is JobState.SUBMITTED:
-                self._in_flight.add(job.id)
+                self._claim(job.id)
             if job.state is not JobState.QUEUED:
                 self._spawn(job)
         self._submitter = asyncio.create_task(self._submit_loop(), name="submitter")
@@ -137,6 +150,8 @@ class GenerationService:
         already finished."""
         if not await self.jobs.finish(job_id, JobState.CANCELLED, reason):
             return False
+        self.metrics.job_finished(JobState.CANCELLED)
+        self.metrics.refund()
         task = self._tasks.get(job_id)
         if task is not None and task is not asyncio.current_task():
             task.cancel()
@@ -162,7 +177,7 @@ class GenerationService:
                 job = await self._next_submittable()  # the order may have changed meanwhile
                 if job is None:
                     continue
-            self._in_flight.add(job.id)
+            self._claim(job.id)
             self._spawn(job)
 
     async def _next_submittable(self) -> Job | None:
@@ -187,13 +202,19 @@ class GenerationService:
         self._wake.clear()
 
     async def _expire_overdue(self) -> None:
+        self.metrics.set_queue_length(await self.jobs.queued_count())
         for job in await self.jobs.overdue(time.time()):
             if job.id not in self._in_flight:
                 await self._end(job, JobState.EXPIRED, "deadline while queued", "expired")
 
+    def _claim(self, job_id: int) -> None:
+        self._in_flight.add(job_id)
+        self.metrics.set_in_flight(len(self._in_flight))
+
     def _release(self, job_id: int) -> None:
         if job_id in self._in_flight:
             self._in_flight.discard(job_id)
+            self.metrics.set_in_flight(len(self._in_flight))
             self._wake.set()
 
     @property
@@ -250,29 +271,10 @@ class GenerationService:
             return await self.jobs.get(job.id)  # moved on elsewhere (e.g. cancelled)
         try:
             outcome = await self._shielded(self.provider.submit(self._request(claimed)))
-        except ContentRefused:
-            return await self._end(job, JobState.REFUSED, "content refused", "refused")
-        except TransientError as error:
-            if error.maybe_accepted and not (
-                self.provider.retries_interrupted_submit and claimed.attempts < 2
-            ):
-                log.warning("job %s: %s; not resubmitting (may be billed)", job.id, error)
-                return await self._end(job, JobState.FAILED, "submit outcome unknown", "failed")
-            await self._retry_later(claimed, error)
-            return None
-        except QuotaExceeded as error:
-            self._submits.penalize(hold=self._backoff(claimed.attempts))
-            await self._retry_later(claimed, error)
-            return None
-        except AuthError as error:
-            log.error("job %s: YandexArt rejected the request: %s. Check %s",
-                      job.id, error, error.setting_hint)
-            return await self._end(job, JobState.FAILED, "auth error", "unavailable")
         except YandexArtError as error:
-            hint = getattr(error, "setting_hint", None)
-            log.error("job %s: submit failed: %s%s", job.id, error,
-                      f". Check {hint}" if hint else "")
-            return await self._end(job, JobState.FAILED, "submit rejected", "unavailable")
+            self.metrics.yandex_call("submit", call_outcome(error))
+            return await self._submit_failed(job, claimed, error)
+        self.metrics.yandex_call("submit", "ok")
         if isinstance(outcome, Finished):
             return await self._generated(claimed, outcome.image, time.time())
         if not await self.jobs.mark_submitted(job.id, outcome.operation_id):
@@ -285,6 +287,28 @@ class GenerationService:
                      job.id, job.chat_id, job.user_id, outcome.operation_id,
                      (submitted.submitted_at or 0) - job.created_at, submitted.attempts)
         return submitted
+
+    async def _submit_failed(self, job: Job, claimed: Job, error: YandexArtError) -> Job | None:
+        """What a failed submit means for the job: retried later, or ended and refunded."""
+        if isinstance(error, ContentRefused):
+            return await self._end(job, JobState.REFUSED, "content refused", "refused")
+        if isinstance(error, TransientError):
+            if error.maybe_accepted and not (
+                self.provider.retries_interrupted_submit and claimed.attempts < 2
+            ):
+                log.warning("job %s: %s; not resubmitting (may be billed)", job.id, error)
+                return await self._end(job, JobState.FAILED, "submit outcome unknown", "failed")
+            await self._retry_later(claimed, error)
+            return None
+        if isinstance(error, QuotaExceeded):
+            self._submits.penalize(hold=self._backoff(claimed.attempts))
+            await self._retry_later(claimed, error)
+            return None
+        hint = getattr(error, "setting_hint", None)
+        log.error("job %s: YandexArt rejected the request: %s%s", job.id, error,
+                  f". Check {hint}" if hint else "")
+        reason = "auth error" if isinstance(error, AuthError) else "submit rejected"
+        return await self._end(job, JobState.FAILED, reason, "unavailable")
 
     def _request(self, job: Job) -> GenerationRequest:
         options = DrawOptions.from_json(job.options)
@@ -313,6 +337,7 @@ class GenerationService:
         first = naive if naive is not None else self.timing.first_poll_after()
         await self._sleep_within_deadline(job, submitted_at + first - time.time())
         failures = 0
+        last_pending: float | None = None  # seconds after submit of the last "not yet" answer
         while True:
             if self._past_deadline(job):
                 log.warning("job %s: operation %s passed the deadline", job.id, job.operation_id)
@@ -321,32 +346,49 @@ class GenerationService:
                 await self._polls.acquire(priority=submitted_at)  # oldest: most likely done
             try:
                 image = await self.provider.poll(job.operation_id)
-            except (OperationFailed, OperationNotFound) as error:
-                log.warning("job %s: %s", job.id, error)
-                return await self._end(job, JobState.FAILED, str(error)[:200], "failed")
+                self.metrics.yandex_call("poll", "ok")
             except YandexArtError as error:
+                self.metrics.yandex_call("poll", call_outcome(error))
                 failures += 1
-                if isinstance(error, QuotaExceeded):
-                    self._polls.penalize(hold=self._polls.window)
-                if isinstance(error, AuthError):
-                    log.error("job %s: poll rejected: %s. Check %s", job.id, error,
-                              error.setting_hint)
-                else:
-                    log.info("job %s: poll failed (%s); polling again later", job.id, error)
-                await self._sleep_within_deadline(job, self._backoff(failures))
+                if await self._poll_failed(job, error, failures):
+                    return await self.jobs.get(job.id)
                 continue
+            elapsed = time.time() - submitted_at
             if image is not None:
-                return await self._generated(job, image, submitted_at)
+                # The image was ready somewhere since the last "not yet": learn the middle of
+                # that interval. Ready at the very first poll says only "sooner than this",
+                # so learn less than that, and the next first polls go out earlier.
+                ready_after = elapsed * 0.7 if last_pending is None else (
+                    (last_pending + elapsed) / 2)
+                return await self._generated(job, image, submitted_at, ready_after)
             failures = 0
-            interval = naive or self.timing.next_poll_in(time.time() - submitted_at)
+            last_pending = elapsed
+            interval = naive or self.timing.next_poll_in(elapsed)
             await self._sleep_within_deadline(job, interval)
 
-    async def _generated(self, job: Job, image: bytes, submitted_at: float) -> Job | None:
+    async def _poll_failed(self, job: Job, error: YandexArtError, failures: int) -> bool:
+        """True if the job ended; otherwise it is polled again after a backoff."""
+        if isinstance(error, OperationFailed | OperationNotFound):
+            log.warning("job %s: %s", job.id, error)
+            await self._end(job, JobState.FAILED, str(error)[:200], "failed")
+            return True
+        if isinstance(error, QuotaExceeded):
+            self._polls.penalize(hold=self._polls.window)
+        if isinstance(error, AuthError):
+            log.error("job %s: poll rejected: %s. Check %s", job.id, error, error.setting_hint)
+        else:
+            log.info("job %s: poll failed (%s); polling again later", job.id, error)
+        await self._sleep_within_deadline(job, self._backoff(failures))
+        return False
+
+    async def _generated(self, job: Job, image: bytes, submitted_at: float,
+                         ready_after: float | None = None) -> Job | None:
         if not await self.jobs.store_image(job.id, image):
             return await self.jobs.get(job.id)
         self._release(job.id)
         seconds = time.time() - submitted_at
-        self.timing.add(seconds)
+        self.timing.add(seconds if ready_after is None else ready_after)
+        self.metrics.observe_generation(seconds)
         log.info("job %s: generated chat=%s user=%s operation=%s generation=%.1fs bytes=%d",
                  job.id, job.chat_id, job.user_id, job.operation_id or "-", seconds, len(image))
         return await self.jobs.get(job.id)
@@ -361,12 +403,17 @@ class GenerationService:
             attempt += 1
             result = await self._shielded(self._send_and_record(job, image))
             if isinstance(result, Delivered):
+                self.metrics.job_finished(JobState.DELIVERED)
+                if job.generated_at is not None:
+                    self.metrics.observe_ready_to_photo(time.time() - job.generated_at)
                 log.info("job %s: delivered chat=%s user=%s total=%.1fs%s", job.id, job.chat_id,
                          job.user_id, time.time() - job.created_at,
                          "" if result.confirmed else " (unconfirmed: network error)")
                 await self.delivery.remove_status(job)
                 return
             if isinstance(result, Undeliverable):
+                self.metrics.telegram_error("undeliverable")
+                self.metrics.job_finished(JobState.UNDELIVERABLE)
                 log.warning("job %s: undeliverable chat=%s: %s", job.id, job.chat_id,
                             result.reason)
                 await self.jobs.finish(job.id, JobState.UNDELIVERABLE, result.reason[:200])
@@ -377,6 +424,7 @@ class GenerationService:
                 job = await self.jobs.get(job.id) or job
                 continue
             assert isinstance(result, RetryLater)
+            self.metrics.telegram_error("retry_later")
             delay = max(result.seconds, self._backoff(attempt)) if attempt > 3 else result.seconds
             log.info("job %s: delivery postponed %.0f s (%s)", job.id, delay, result.reason)
             await asyncio.sleep(delay)
@@ -392,6 +440,9 @@ class GenerationService:
         if not await self.jobs.finish(job.id, state, reason):
             return None
         self._release(job.id)
+        self.metrics.job_finished(state)
+        if state in REFUNDED_STATES:
+            self.metrics.refund()
         log.info("job %s: %s chat=%s user=%s operation=%s reason=%s", job.id, state,
                  job.chat_id, job.user_id, job.operation_id or "-", reason)
         finished = await self.jobs.get(job.id)

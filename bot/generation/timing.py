@@ -29,6 +29,7 @@ class GenerationTiming:
             self._recent.append(seconds)
 
     def extend(self, newest_first: Iterable[float]) -> None:
+        """Seed from the database's submit-to-image times (an upper bound of the true ones)."""
         for seconds in reversed(list(newest_first)):
             self.add(seconds)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from bot.yandexart.auth import Credentials, StaticCredentials
 from bot.yandexart.errors import (
     AuthError,
     ContentRefused,
@@ -54,22 +55,30 @@ def build_auth_header(*, api_key: str | None, iam_token: str | None) -> str:
 
 
 class YandexArtClient:
+    """`credentials` give the Authorization header for each request (a static key or token, or
+    IAM tokens from a service-account key); `auth_header` is the older fixed-string form."""
+
     def __init__(
         self,
         http: httpx.AsyncClient,
         *,
-        auth_header: str,
+        credentials: Credentials | None = None,
+        auth_header: str | None = None,
         model_uri: str,
         art_url: str,
         operations_url: str,
         credential_setting: str = "YANDEX_API_KEY",
     ) -> None:
-        self._http = http
-        self.auth_header = auth_header
+        if credentials is None:
+            if auth_header is None:
+                raise ValueError("credentials (or auth_header) are required")
+            credentials = StaticCredentials(auth_header, credential_setting)
+        self.http = http
+        self.credentials = credentials
         self.model_uri = model_uri
         self._submit_url = art_url.rstrip("/") + SUBMIT_PATH
         self._operations_url = operations_url.rstrip("/") + OPERATIONS_PATH
-        self._credential_setting = credential_setting
+        self._credential_setting = credentials.setting
 
     def request_body(self, request: GenerationRequest) -> dict[str, Any]:
         options: dict[str, Any] = {"mimeType": "image/jpeg"}
@@ -87,12 +96,9 @@ class YandexArtClient:
     async def submit(self, request: GenerationRequest) -> str:
         """Start a generation; returns the operation id. Each success is billed."""
         client_request_id = str(uuid.uuid4())
+        body = self.request_body(request)
         try:
-            response = await self._http.post(
-                self._submit_url,
-                json=self.request_body(request),
-                headers=self._headers(client_request_id),
-            )
+            response = await self._send("POST", self._submit_url, body, client_request_id)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientError(f"submit: cannot connect ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
@@ -115,20 +121,17 @@ class YandexArtClient:
     async def poll(self, operation_id: str) -> bytes | None:
         """The image if the operation is done, None while it is still running."""
         try:
-            response = await self._http.get(
-                self._operations_url + operation_id, headers=self._headers(None)
-            )
+            response = await self._send("GET", self._operations_url + operation_id, None, None)
         except httpx.TransportError as exc:
             raise TransientError(f"poll: no answer ({type(exc).__name__})") from None
         if response.status_code != 200:
             raise self._error("poll", response)
         return _image_of(_json(response))
 
-    def _headers(self, client_request_id: str | None) -> dict[str, str]:
-        headers = {"Authorization": self.auth_header}
-        if client_request_id:
-            headers["x-client-request-id"] = client_request_id
-        return headers
+    async def _send(self, method: str, url: str, body: dict[str, Any] | None,
+                    client_request_id: str | None) -> httpx.Response:
+        return await send_authorized(self.http, self.credentials, method, url, body,
+                                     client_request_id=client_request_id)
 
     def _error(self, call: str, response: httpx.Response) -> YandexArtError:
         return error_from_response(call, response, model_uri=self.model_uri,
@@ -167,6 +170,31 @@ def error_from_response(call: str, response: httpx.Response, *, model_uri: str,
         return TransientError(text, status=status, grpc_code=grpc_code)
     hint = "YANDEX_ART_MODEL and YANDEX_FOLDER_ID" if status in (400, 404) else None
     return InvalidRequest(text, status=status, grpc_code=grpc_code, setting_hint=hint)
+
+
+async def send_authorized(http: httpx.AsyncClient, credentials: Credentials, method: str,
+                          url: str, body: dict[str, Any] | None, *,
+                          client_request_id: str | None = None,
+                          request_timeout: float | None = None) -> httpx.Response:
+    """One request; a 401 to a token that can be refreshed is repeated once with a fresh one (a
+    401 is an answer that nothing was done, so nothing is billed twice). Errors of the
+    credentials themselves (an IAM exchange) are YandexArtErrors, raised before any request."""
+    extra: dict[str, Any] = {} if request_timeout is None else {"timeout": request_timeout}
+    authorization = await credentials.authorization()
+    response = await http.request(
+        method, url, json=body, headers=_headers(authorization, client_request_id), **extra)
+    if response.status_code == 401 and await credentials.rejected(authorization):
+        authorization = await credentials.authorization()
+        response = await http.request(
+            method, url, json=body, headers=_headers(authorization, client_request_id), **extra)
+    return response
+
+
+def _headers(authorization: str, client_request_id: str | None) -> dict[str, str]:
+    headers = {"Authorization": authorization}
+    if client_request_id:
+        headers["x-client-request-id"] = client_request_id
+    return headers
 
 
 def parse_error_body(response: httpx.Response) -> tuple[int | None, str]:

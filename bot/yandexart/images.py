@@ -9,10 +9,12 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+from typing import Any
 
 import httpx
 
-from bot.yandexart.client import GenerationRequest, error_from_response
+from bot.yandexart.auth import Credentials
+from bot.yandexart.client import GenerationRequest, error_from_response, send_authorized
 from bot.yandexart.errors import OperationFailed, TransientError
 
 log = logging.getLogger(__name__)
@@ -21,18 +23,16 @@ IMAGES_PATH = "/v1/images/generations"
 
 
 class ImagesApiClient:
-    def __init__(self, http: httpx.AsyncClient, *, auth_header: str, model_uri: str,
-                 images_url: str, credential_setting: str = "YANDEX_API_KEY",
-                 timeout: float = 120.0) -> None:
+    def __init__(self, http: httpx.AsyncClient, *, credentials: Credentials, model_uri: str,
+                 images_url: str, timeout: float = 120.0) -> None:
         self._http = http
-        self._auth_header = auth_header
+        self.credentials = credentials
         self.model_uri = model_uri
         self._url = images_url.rstrip("/") + IMAGES_PATH
-        self._credential_setting = credential_setting
         self._timeout = timeout
 
-    def request_body(self, request: GenerationRequest) -> dict[str, object]:
-        body: dict[str, object] = {"model": self.model_uri, "prompt": request.prompt}
+    def request_body(self, request: GenerationRequest) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model_uri, "prompt": request.prompt}
         if request.aspect is not None:
             body["size"] = f"{request.aspect[0]}x{request.aspect[1]}"
         return body
@@ -40,10 +40,9 @@ class ImagesApiClient:
     async def generate(self, request: GenerationRequest) -> bytes:
         """One billed generation. Raises the same typed errors as the async client."""
         try:
-            response = await self._http.post(
-                self._url, json=self.request_body(request),
-                headers={"Authorization": self._auth_header}, timeout=self._timeout,
-            )
+            response = await send_authorized(self._http, self.credentials, "POST", self._url,
+                                             self.request_body(request),
+                                             request_timeout=self._timeout)
         except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
             raise TransientError(f"images: cannot connect ({type(exc).__name__})") from None
         except httpx.TransportError as exc:
@@ -51,7 +50,7 @@ class ImagesApiClient:
                                  maybe_accepted=True) from None
         if response.status_code != 200:
             raise error_from_response("images", response, model_uri=self.model_uri,
-                                      credential_setting=self._credential_setting)
+                                      credential_setting=self.credentials.setting)
         try:
             data = response.json()["data"][0]["b64_json"]
             return base64.b64decode(data, validate=True)

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+
+import aiohttp
 
 from bot.app import Application, create_application
 from bot.config import Settings
@@ -42,7 +45,7 @@ def bot_environment(telegram: TelegramEmulator, yandex: YandexArtEmulator, datab
 def make_settings(telegram: TelegramEmulator, yandex: YandexArtEmulator, database: Path,
                   **overrides: Any) -> Settings:
     env = bot_environment(telegram, yandex, database, **overrides)
-    if "YANDEX_IAM_TOKEN" in env:
+    if "YANDEX_IAM_TOKEN" in env or "YANDEX_SA_KEY_FILE" in env:
         env.pop("YANDEX_API_KEY")
     return Settings.model_validate({key.lower(): value for key, value in env.items()})
 
@@ -66,6 +69,45 @@ async def running_bot(settings: Settings, telegram: TelegramEmulator) -> AsyncIt
     finally:
         await application.stop()
         await asyncio.wait_for(task, timeout=15)
+
+
+@asynccontextmanager
+async def running_webhook_bot(settings: Settings,
+                              telegram: TelegramEmulator) -> AsyncIterator[Application]:
+    """The bot serving a webhook (WEBHOOK_URL set); stopped (as on SIGTERM) when the block
+    ends. Ready once it has registered the webhook with the emulator."""
+    application = await create_application(settings)
+    task = asyncio.create_task(application.run(handle_signals=False))
+    try:
+        await telegram.wait_for(lambda: telegram.webhook is not None or task.done(),
+                                what="the bot to register its webhook")
+        if task.done():
+            task.result()
+        yield application
+    finally:
+        await application.stop()
+        await asyncio.wait_for(task, timeout=15)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def post_update(url: str, update: dict[str, Any], secret: str | None) -> int:
+    """POST one update to the bot's webhook as Telegram does; returns the HTTP status."""
+    headers = {"X-Telegram-Bot-Api-Secret-Token": secret} if secret is not None else {}
+    async with aiohttp.ClientSession() as session, session.post(
+        url, json=update, headers=headers
+    ) as response:
+        await response.read()
+        return response.status
+
+
+async def http_get(url: str) -> tuple[int, str]:
+    async with aiohttp.ClientSession() as session, session.get(url) as response:
+        return response.status, await response.text()
 
 
 async def jobs_in(database: Path) -> list[Job]:

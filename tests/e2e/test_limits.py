@@ -150,11 +150,12 @@ async def test_limits_command_shows_what_is_left_and_the_queue(
     assert "The day resets at 00:00 UTC (in " in private
     assert "up to 2" in private
     assert "drawing now: first in private" in private
-    assert "#1 in the queue: second in the group" in private  # older than Bob's, same turn
+    # Alice already has an image being drawn, so Bob (none yet) gets the next turn.
+    assert "#2 in the queue: second in the group" in private
     assert f"<code>{ALICE}</code>" in private
     group = replies_with(telegram, GROUP, "left for you")[0]
     assert "Images left for this chat today: <b>4</b> of 5" in group
-    assert "#1 in the queue: second in the group" in group
+    assert "#2 in the queue: second in the group" in group
     assert "first in private" not in group  # private prompts stay private
     assert "1 more in other chats" in group
     assert str(ALICE) not in group

@@ -577,6 +577,8 @@ class TelegramEmulator:
         self.chats: dict[int, StoredChat] = {}
         self.files: dict[str, StoredFile] = {}
         self.updates: list[JSON] = []  # queued, not yet confirmed
+        #: the webhook set with setWebhook (its parameters), None when there is none
+        self.webhook: JSON | None = None
         self._next_update_id = 1
         self._next_file = 1
         self._callback_ids: set[str] = set()
@@ -591,11 +593,9 @@ class TelegramEmulator:
         self._runner: web.AppRunner | None = None
         self._handlers: dict[str, Handler] = {
             "getme": lambda ctx: self.bot_user(full=True),
-            "getwebhookinfo": lambda ctx: {
-                "url": "", "has_custom_certificate": False, "pending_update_count": 0,
-            },
-            "deletewebhook": lambda ctx: True,
-            "setwebhook": lambda ctx: True,
+            "getwebhookinfo": self._get_webhook_info,
+            "deletewebhook": self._delete_webhook,
+            "setwebhook": self._set_webhook,
             "close": lambda ctx: True,
             "logout": lambda ctx: True,
             "setmessagereaction": lambda ctx: True,
@@ -749,6 +749,11 @@ class TelegramEmulator:
         }})
         return query_id
 
+    def take_updates(self) -> list[JSON]:
+        """Remove and return the queued updates (a webhook test posts them itself)."""
+        taken, self.updates = self.updates, []
+        return taken
+
     def raw_update(self, update: dict[str, Any]) -> int:
         update = copy.deepcopy(update)
         if "update_id" in update:
@@ -887,6 +892,9 @@ class TelegramEmulator:
         return self.raw_update(payload)
 
     async def _get_updates(self, params: JSON) -> list[JSON]:
+        if self.webhook is not None:
+            raise ApiError(409, "Conflict: can't use getUpdates method while webhook is active; "
+                                "use deleteWebhook to delete the webhook first")
         self._poll_generation += 1
         generation = self._poll_generation
         self._notify()  # an older long poll answers 409
@@ -1180,6 +1188,34 @@ class TelegramEmulator:
         path = f"files/{stored.file_unique_id}"
         return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id,
                 "file_size": len(stored.data), "file_path": path}
+
+    def _set_webhook(self, ctx: _Ctx) -> bool:
+        url = ctx.params.get("url")
+        if not isinstance(url, str) or not url:
+            self.webhook = None  # an empty url removes the webhook
+            return True
+        if not url.startswith(("https://", "http://")):
+            raise bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = ctx.params.get("secret_token")
+        if secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", str(secret)):
+            raise bad_request("bad webhook: secret token contains unallowed characters")
+        self.webhook = dict(ctx.params)
+        return True
+
+    def _delete_webhook(self, ctx: _Ctx) -> bool:
+        self.webhook = None
+        if ctx.params.get("drop_pending_updates") is True:
+            self.updates = []
+        return True
+
+    def _get_webhook_info(self, ctx: _Ctx) -> JSON:
+        info: JSON = {"url": "", "has_custom_certificate": False,
+                      "pending_update_count": len(self.updates)}
+        if self.webhook is not None:
+            info["url"] = self.webhook["url"]
+            if self.webhook.get("allowed_updates") is not None:
+                info["allowed_updates"] = self.webhook["allowed_updates"]
+        return info
 
     @staticmethod
     def _commands_key(params: JSON) -> tuple[str, str]:

@@ -32,9 +32,10 @@ CHAT = -100500
 
 
 def migration_count() -> int:
+    """The highest migration number (numbers may skip while branches are merged)."""
     folder = resources.files("storage") / "migrations"
-    return sum(1 for entry in folder.iterdir()
-               if re.match(r"^\d{4}_[a-z0-9_]+\.sql$", entry.name))
+    return max(int(match.group(1)) for entry in folder.iterdir()
+               if (match := re.match(r"^(\d{4})_[a-z0-9_]+\.sql$", entry.name)))
 
 
 def new_job(key: str, *, user: int = USER, chat: int = CHAT, day: str = DAY,
