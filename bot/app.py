@@ -29,6 +29,7 @@ from bot.generation.delivery import Delivery
 from bot.generation.intake import Intake, LimitSettings
 from bot.generation.service import GenerationService, ServiceSettings
 from bot.telegram_retry import RetryAfterMiddleware
+from bot.telegram_session import PinResponseTypes
 from bot.yandexart.client import YandexArtClient, build_auth_header
 from handlers import build_router
 from storage.database import Database
@@ -45,6 +46,7 @@ class StartupError(Exception):
 
 def build_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(PinResponseTypes())
     session.middleware(RetryAfterMiddleware())
     return Bot(
         settings.bot_token.get_secret_value(),
@@ -70,7 +72,11 @@ def build_yandexart_client(settings: Settings, http: httpx.AsyncClient) -> Yande
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
     timeout = httpx.Timeout(settings.yandex_request_timeout, connect=10.0)
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    # Keep-alive as large as the pool: httpcore 1.0 closes an idle connection whenever the pool
+    # holds more than max_keepalive_connections in all (idle or not), so a smaller keep-alive
+    # limit churns TCP connections under load; and its pool bookkeeping grows with the square
+    # of the pool size, so the pool stays small (20 concurrent requests is ample for 50 polls/s).
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
     return httpx.AsyncClient(timeout=timeout, limits=limits)
 
 
