@@ -16,6 +16,7 @@ import asyncio
 import dataclasses
 import json
 import platform
+import signal
 import sys
 import time
 from pathlib import Path
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--strategy", choices=(*STRATEGIES, "both"), default="both")
     parser.add_argument("--json", type=Path, metavar="FILE", help="write the raw figures here")
     parser.add_argument("--markdown", action="store_true", help="print tables as Markdown")
+    parser.add_argument("--render", type=Path, metavar="FILE",
+                        help="print the tables of a run saved with --json, run nothing")
     parser.add_argument("--generation", type=parse_range, metavar="LOW-HIGH",
                         help="generation time, uniform, seconds (default 3-6; smoke 0.2-0.5)")
     parser.add_argument("--burst-scale", type=float, default=0.2, metavar="F",
@@ -83,6 +86,9 @@ def pick(names: str, available: dict[str, Scenario]) -> list[Scenario]:
 
 
 async def run(args: argparse.Namespace) -> int:
+    main_task = asyncio.current_task()
+    if main_task is not None:  # SIGTERM: stop the bot and the emulators, as Ctrl-C does
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     if args.smoke:
         available = smoke(args.generation or (0.2, 0.5))
     else:
@@ -159,9 +165,28 @@ def to_json(args: argparse.Namespace, options: RunOptions, scenarios: list[Scena
     return out
 
 
+def render(path: Path, *, markdown: bool) -> None:
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    for entry in saved["scenarios"].values():
+        fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
+                                  for key, value in entry["scenario"].items()}
+        scenario = Scenario(**fields)
+        runs = {strategy: RunFigures(**raw) for strategy, raw in entry["runs"].items()}
+        print(report.section(scenario, runs, markdown=markdown))
+        print()
+
+
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    sys.exit(asyncio.run(run(args)))
+    if args.render is not None:
+        render(args.render, markdown=args.markdown)
+        return
+    try:
+        code = asyncio.run(run(args))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("benchmark interrupted", file=sys.stderr)
+        code = 130
+    sys.exit(code)
 
 
 if __name__ == "__main__":

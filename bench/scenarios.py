@@ -163,9 +163,11 @@ def ideal_schedule(scenario: Scenario, arrivals: Sequence[float], generation: Se
     """The quota-bound ideal for these arrivals: submits in arrival order as early as the
     submit quota allows; each image found by exactly one poll, as soon as it is ready and the
     poll quota allows (ready order); each photo sent as soon as its chat's flood limit allows.
-    Network time and the bot's own work count as zero. It is a lower bound for any bot that
-    cannot know generation times in advance (a clairvoyant one could submit the long jobs
-    first). `prior_submits`: times of earlier submits (the warm-up's) still in the window."""
+    Network time and the bot's own work count as zero. A lower bound, not a schedule a bot
+    can follow: it polls each image exactly when it is ready, which nobody knows in advance
+    (so under a binding poll quota its ready-to-photo figures are out of any bot's reach); it
+    does not submit the long generations first, which a clairvoyant bot could. `prior_submits`:
+    times of earlier submits (the warm-up's) still in the submit window."""
     count = len(arrivals)
     order = sorted(range(count), key=lambda i: arrivals[i])
     submit = [0.0] * count
