@@ -41,6 +41,7 @@ from bot.generation.service import GenerationService, ServiceSettings
 from bot.logging_setup import add_secret
 from bot.metrics import Metrics
 from bot.telegram_retry import RetryAfterMiddleware
+from bot.telegram_session import PinResponseTypes
 from bot.texts import LanguageMiddleware
 from bot.web import Health, PollHeartbeat, WebServer, add_ops_routes, ops_application
 from bot.yandexart.auth import KeyFileError
@@ -65,6 +66,7 @@ class StartupError(Exception):
 
 def build_bot(settings: Settings) -> Bot:
     session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url))
+    session.middleware(PinResponseTypes())
     session.middleware(RetryAfterMiddleware())
     return Bot(
         settings.bot_token.get_secret_value(),
@@ -75,7 +77,11 @@ def build_bot(settings: Settings) -> Bot:
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
     timeout = httpx.Timeout(settings.yandex_request_timeout, connect=10.0)
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    # Keep-alive as large as the pool: httpcore 1.0 closes an idle connection whenever the pool
+    # holds more than max_keepalive_connections in all (idle or not), so a smaller keep-alive
+    # limit churns TCP connections under load; and its pool bookkeeping grows with the square
+    # of the pool size, so the pool stays small (20 concurrent requests is ample for 50 polls/s).
+    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
     return httpx.AsyncClient(timeout=timeout, limits=limits)
 
 

@@ -95,6 +95,15 @@ class ApiCall:
     at: float  # time.monotonic() when received
 
 
+@dataclass
+class UpdateDelivery:
+    """When an update was first handed to the bot (the benchmark's acknowledgement clock)."""
+
+    update_id: int
+    at: float  # time.monotonic() when a getUpdates answer first carried the update
+    update: dict[str, Any]
+
+
 class ApiError(Exception):
     """An error answer: raised by handlers, turned into ``{"ok": false, ...}``."""
 
@@ -572,6 +581,11 @@ class TelegramEmulator:
         self.group_flood_limit: tuple[int, float] | None = None
         self.private_flood_limit: tuple[int, float] | None = None
         self.flood_429s = 0
+        #: simulated network round trip in seconds: half before a request is seen (and
+        #: recorded), half before its answer leaves
+        self.latency = 0.0
+        #: the first getUpdates answer that carried each update, by update_id
+        self.deliveries: dict[int, UpdateDelivery] = {}
         #: commands set with setMyCommands, by (scope as JSON, language_code)
         self.commands: dict[tuple[str, str], list[JSON]] = {}
         self.chats: dict[int, StoredChat] = {}
@@ -799,6 +813,8 @@ class TelegramEmulator:
     # ------------------------------------------------------------------ HTTP plumbing
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self.latency > 0:
+            await asyncio.sleep(self.latency / 2)
         at = time.monotonic()
         method = request.match_info["method"].lower()
         ctx = await _read_request(request)
@@ -815,6 +831,8 @@ class TelegramEmulator:
         except ApiError as exc:
             body, status = exc.body(), exc.status
         call.status, call.response = status, body
+        if self.latency > 0 and not self._stopping:
+            await asyncio.sleep(self.latency / 2)
         return web.json_response(body, status=status)
 
     async def _drop(self, request: web.Request) -> web.StreamResponse:
@@ -907,7 +925,13 @@ class TelegramEmulator:
                 raise ApiError(409, CONFLICT)
             remaining = deadline - loop.time()
             if self.updates or self._stopping or remaining <= 0:
-                return copy.deepcopy(self.updates[:limit])
+                batch = self.updates[:limit]
+                now = time.monotonic()
+                for update in batch:
+                    update_id = int(update["update_id"])
+                    if update_id not in self.deliveries:
+                        self.deliveries[update_id] = UpdateDelivery(update_id, now, update)
+                return copy.deepcopy(batch)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), remaining)
 

@@ -185,6 +185,26 @@ async def test_get_updates_long_poll_and_offset(bot: Bot, emu: TelegramEmulator)
     assert emu.updates == []
 
 
+async def test_update_deliveries_record_first_answer(bot: Bot, emu: TelegramEmulator) -> None:
+    emu.user_message(chat_id=USER, user_id=USER, text="/draw cat")
+    assert emu.deliveries == {}
+    before = time.monotonic()
+    [update] = await bot.get_updates(timeout=0)
+    delivered = emu.deliveries[update.update_id]
+    assert before <= delivered.at <= time.monotonic()
+    assert delivered.update["message"]["text"] == "/draw cat"
+    await bot.get_updates(timeout=0)  # not confirmed: sent again, first time kept
+    assert emu.deliveries[update.update_id].at == delivered.at
+
+
+async def test_latency_delays_requests(bot: Bot, emu: TelegramEmulator) -> None:
+    emu.latency = 0.2
+    started = time.monotonic()
+    await bot.get_me()
+    assert time.monotonic() - started >= 0.2
+    assert emu.calls[0].at - started >= 0.1
+
+
 async def test_concurrent_polls_and_stop(bot: Bot, emu: TelegramEmulator) -> None:
     first = asyncio.create_task(bot.get_updates(timeout=30))
     await emu.wait_for(lambda: len(emu.calls) == 1, what="the first poll")

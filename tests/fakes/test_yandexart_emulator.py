@@ -141,6 +141,17 @@ async def test_bearer_token_and_callable_generation_time() -> None:
         await emu.stop()
 
 
+async def test_latency_delays_requests(
+    emulator: YandexArtEmulator, client: httpx.AsyncClient
+) -> None:
+    emulator.latency = 0.2
+    started = time.monotonic()
+    op_id = await submit_ok(client)
+    assert time.monotonic() - started >= 0.2
+    assert emulator.submits()[0].at - started >= 0.1
+    assert emulator.operations[op_id].created_at - started >= 0.1
+
+
 # ---------------------------------------------------------------- refusals and failures
 
 

@@ -322,6 +322,9 @@ class YandexArtEmulator:
         self.submits_per_minute: int | None = None
         self.polls_per_second: int | None = None
         self.quota_429s = 0
+        #: simulated network round trip in seconds: half before a request is seen (and
+        #: recorded, and counted by the quotas), half before its answer leaves
+        self.latency = 0.0
         self._paused = False
         self._billed = {"submit": 0, "images": 0}
         self._faults: dict[str, deque[_Fault]] = {name: deque() for name in _ENDPOINTS}
@@ -441,6 +444,8 @@ class YandexArtEmulator:
         endpoint: str,
         process: _Handler,
     ) -> web.StreamResponse:
+        if self.latency > 0:
+            await self._sleep(self.latency / 2)
         at = time.monotonic()
         raw = await request.read()
         body = _lenient_object(raw) if endpoint != "poll" else None
@@ -470,6 +475,8 @@ class YandexArtEmulator:
                     return _drop(request)
             status, payload = await self._run(process, request, raw)
         log(status, payload)
+        if self.latency > 0:
+            await self._sleep(self.latency / 2)
         return _json(status, payload)
 
     @staticmethod
