@@ -64,6 +64,7 @@ def _child(env: dict[str, str], naive: bool, run_dir: str, log_path: str) -> Non
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
     os.close(log_fd)
+    sys.argv = ["bot"]  # the fork inherits the benchmark's own arguments
     if naive:
         from bench.naive_bot import main
     else:

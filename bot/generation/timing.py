@@ -13,7 +13,6 @@ from collections.abc import Iterable
 
 DEFAULT_FAST = 2.5  # seconds: before any job was measured
 DEFAULT_SLOW = 6.5
-MIN_SAMPLES = 5
 MIN_STEP = 0.25
 MAX_STEP = 0.6
 
@@ -35,7 +34,7 @@ class GenerationTiming:
 
     def quantiles(self) -> tuple[float, float]:
         """(10th, 90th) percentile of recent generation times."""
-        if len(self._recent) < MIN_SAMPLES:
+        if not self._recent:
             return DEFAULT_FAST, DEFAULT_SLOW
         ordered = sorted(self._recent)
         last = len(ordered) - 1

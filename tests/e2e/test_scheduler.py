@@ -48,9 +48,9 @@ async def test_a_light_user_is_not_stuck_behind_a_heavy_one(
                                 what="the light user's photos")
     order = submitted_prompts(yandex)
     positions = [order.index(f"light {n}") for n in range(2)]
-    # Round-robin: each light job waits for at most one heavy job (plus those already out).
-    assert positions[0] <= 4 and positions[1] <= 6, order[:8]
-    assert positions[1] - positions[0] <= 2, order[:8]
+    # Round-robin: both light jobs are among the first few, not behind 20 heavy ones (FIFO would
+    # put them at 20 and 21).
+    assert positions[0] <= 3 and positions[1] <= 6, order[:8]
 
 
 async def test_poll_quota_429s_slow_the_bot_down_without_losing_anything(
