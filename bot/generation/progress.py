@@ -62,6 +62,8 @@ class _Tracked:
 class Progress:
     def __init__(self, bot: Bot, *, clock: Callable[[], float] = time.monotonic,
                  wall_clock: Callable[[], float] = time.time) -> None:
+        self._queue_shown: dict[int, tuple[int, float]] = {}  # job id -> (position, when)
+        self._queue_chat_edit: dict[int, float] = {}  # chat id -> last queue edit
         self.bot = bot
         self.clock = clock
         self.wall_clock = wall_clock
@@ -96,6 +98,33 @@ class Progress:
                 with suppress(asyncio.CancelledError):
                     await tracked.task
         self._forget_quiet_chat(tracked.job.chat_id)
+
+    async def show_queue_position(self, job: Job, position: int) -> None:
+        """Tell a waiting job its place in the queue, rarely: when the place has moved
+        meaningfully since it was last shown, at most once per edit interval per chat, never
+        in a chat Telegram flood-limited, never while the job is already drawing."""
+        if job.status_message_id is None or job.id in self._jobs or self.busy(job.chat_id):
+            return
+        now = self.clock()
+        every = self.private_edit_every if job.chat_id > 0 else self.group_edit_every
+        shown = self._queue_shown.get(job.id)
+        if shown is None:
+            meaningful = position > 1
+        else:
+            meaningful = position < shown[0] and (shown[0] - position >= 5
+                                                  or position <= shown[0] * 0.8)
+        if not meaningful or now < self._queue_chat_edit.get(job.chat_id, 0.0) + every:
+            return
+        self._queue_chat_edit[job.chat_id] = now
+        self._queue_shown[job.id] = (position, now)
+        await self._edit(job, texts.text(job.language, "waiting_in_queue", position=position))
+
+    def forget_queued(self, still_queued: set[int]) -> None:
+        """Drop what was shown for jobs that left the queue."""
+        for job_id in [job_id for job_id in self._queue_shown if job_id not in still_queued]:
+            del self._queue_shown[job_id]
+        if not still_queued:
+            self._queue_chat_edit.clear()
 
     async def close(self) -> None:
         for job_id in list(self._jobs):

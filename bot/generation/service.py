@@ -51,6 +51,7 @@ T = TypeVar("T")
 
 STOP_GRACE_SECONDS = 5.0  # how long shutdown waits for a request already on the wire
 SWEEP_SECONDS = 2.0  # how often queued jobs are checked against their deadline
+QUEUE_SHOWN = 200  # waiting jobs that are told their place in the queue
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class GenerationService:
         self._not_before: dict[int, float] = {}  # queued jobs backing off after a failed submit
         self._wake = asyncio.Event()
         self._submitter: asyncio.Task[None] | None = None
+        self._positions: asyncio.Task[None] | None = None
         self._stopping = False
 
     # lifecycle
@@ -124,10 +126,11 @@ class GenerationService:
         """Cancel every job task; the database already holds all that is needed to resume.
         A request already sent (a submit, a photo) gets a few seconds to record its outcome."""
         self._stopping = True
-        if self._submitter is not None:
-            self._submitter.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._submitter
+        for loop in (self._submitter, self._positions):
+            if loop is not None:
+                loop.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await loop
         if self._critical:
             await asyncio.wait(list(self._critical), timeout=STOP_GRACE_SECONDS)
             for future in list(self._critical):
@@ -166,7 +169,7 @@ class GenerationService:
         next_sweep = 0.0
         while True:
             if time.monotonic() >= next_sweep:
-                await self._expire_overdue()
+                await self._sweep_queue()
                 next_sweep = time.monotonic() + SWEEP_SECONDS
             job = await self._next_submittable()
             if job is None or len(self._in_flight) >= self.settings.max_in_flight:
@@ -201,11 +204,24 @@ class GenerationService:
             await asyncio.wait_for(self._wake.wait(), timeout=seconds)
         self._wake.clear()
 
-    async def _expire_overdue(self) -> None:
+    async def _sweep_queue(self) -> None:
+        """Every few seconds: the queue-length metric, queued jobs past their deadline, and
+        the place in the queue shown to those waiting."""
         self.metrics.set_queue_length(await self.jobs.queued_count())
         for job in await self.jobs.overdue(time.time()):
             if job.id not in self._in_flight:
                 await self._end(job, JobState.EXPIRED, "deadline while queued", "expired")
+        if self._positions is None or self._positions.done():
+            waiting = await self.jobs.queued_in_order(QUEUE_SHOWN)
+            self._positions = asyncio.create_task(self._show_positions(waiting))
+
+    async def _show_positions(self, waiting: list[Job]) -> None:
+        """Apart from the submitter: a slow Telegram edit must not hold up submissions."""
+        progress = self.delivery.progress
+        progress.forget_queued({job.id for job in waiting})
+        for position, job in enumerate(waiting, start=1):
+            if job.id not in self._in_flight and not self._stopping:
+                await progress.show_queue_position(job, position)
 
     def _claim(self, job_id: int) -> None:
         self._in_flight.add(job_id)

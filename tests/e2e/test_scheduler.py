@@ -136,3 +136,30 @@ async def test_images_api_request_cut_off_by_a_restart_is_sent_once_more(
     [job] = await jobs_in(db_path)
     assert job.state is JobState.DELIVERED and job.attempts == 2
     assert yandex.accepted_images == 2  # the documented cost of resuming a synchronous request
+
+
+async def test_waiting_jobs_are_told_their_place_in_the_queue(
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path
+) -> None:
+    yandex.paused = True  # nothing finishes: the queue stays as it is
+    settings = make_settings(telegram, yandex, db_path, yandex_max_in_flight=1)
+    waiting = [4001 + n for n in range(4)]
+    async with running_bot(settings, telegram):
+        telegram.user_message(chat_id=HEAVY, user_id=HEAVY, text="/draw being drawn")
+        await telegram.wait_for(lambda: yandex.accepted_submits == 1, what="the first submit")
+        for user in waiting:
+            telegram.user_message(chat_id=user, user_id=user, text=f"/draw waiting {user}",
+                                  language_code="ru" if user == waiting[-1] else "en")
+        await telegram.wait_for(
+            lambda: len([c for c in telegram.ok_calls("editMessageText")
+                         if "queue" in str(c.params["text"]) or "очереди" in str(c.params["text"])])
+            == 3, timeout=15, what="three queue positions")
+        await asyncio.sleep(2.5)  # one more sweep: nothing moved, so nothing is edited again
+    edits = {call.params["chat_id"]: str(call.params["text"])
+             for call in telegram.ok_calls("editMessageText")}
+    assert waiting[0] not in edits  # first in line: no news worth an edit
+    assert edits[waiting[1]].startswith("⏳ In the queue: #2")
+    assert edits[waiting[2]].startswith("⏳ In the queue: #3")
+    assert edits[waiting[3]].startswith("⏳ В очереди: №4")
+    assert len(telegram.ok_calls("editMessageText")) == 3
+    assert not [c for c in telegram.calls if c.method == "editmessagetext" and c.status != 200]
