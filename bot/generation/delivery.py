@@ -3,8 +3,9 @@ the original file."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from aiogram import Bot, html
 from aiogram.enums import ChatAction
@@ -23,6 +24,7 @@ from aiogram.types import BufferedInputFile, ReplyParameters
 
 from bot import texts
 from bot.buttons import photo_keyboard
+from bot.generation.limiter import RollingWindowLimiter
 from bot.generation.progress import Progress
 from bot.prompt import DrawOptions
 from bot.telegram_retry import flood_wait_at_most
@@ -31,6 +33,7 @@ from storage.models import Job
 log = logging.getLogger(__name__)
 
 CAPTION_LIMIT = 1024
+TELEGRAM_SENDS_PER_SECOND = 30
 ACK_MAX_FLOOD_WAIT = 2.0  # an acknowledgement later than this is no longer worth a message
 
 
@@ -56,6 +59,12 @@ class ChatMoved:
 
 
 DeliveryResult = Delivered | Undeliverable | RetryLater | ChatMoved
+
+
+@dataclass
+class _Turn:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
 
 
 def utf16_len(value: str) -> int:
@@ -103,6 +112,10 @@ class Delivery:
         self.bot = bot
         self.progress = progress or Progress(bot)
         self.originals = originals  # delivered images are kept: offer the 📄 Original button
+        # Photos go out one chat at a time (a flood wait is then slept by one sender, not
+        # stampeded by every job of a busy group at once) and ~30 a second overall.
+        self._chat_turns: dict[int, _Turn] = {}
+        self._overall = RollingWindowLimiter(TELEGRAM_SENDS_PER_SECOND, 1.0)
 
     async def acknowledge(self, job: Job) -> int | None:
         """A status message right away; a chat action instead if the chat is flood-limited."""
@@ -129,6 +142,18 @@ class Delivery:
 
     async def send_photo(self, job: Job, image: bytes) -> DeliveryResult:
         await self.progress.stop(job.id)
+        turn = self._chat_turns.setdefault(job.chat_id, _Turn())
+        turn.users += 1
+        try:
+            async with turn.lock:
+                await self._overall.acquire()
+                return await self._send_photo(job, image)
+        finally:
+            turn.users -= 1
+            if not turn.users:
+                del self._chat_turns[job.chat_id]  # no one waits: keep the map small
+
+    async def _send_photo(self, job: Job, image: bytes) -> DeliveryResult:
         photo = BufferedInputFile(image, filename=f"yandexart-{job.id}.jpg")
         try:
             await self.bot.send_photo(

@@ -264,3 +264,32 @@ def test_own_error_is_reported_even_with_a_reply() -> None:
     with pytest.raises(PromptError) as caught:
         parse_draw("a cat --ar 30:1", "a dog")
     assert caught.value.problem is PromptProblem.BAD_ASPECT
+
+
+async def test_photos_to_one_chat_go_out_one_at_a_time() -> None:
+    """A flood wait is slept by one sender, not stampeded by every job of the chat."""
+    import asyncio as _asyncio
+    from dataclasses import replace
+
+    from bot.generation.delivery import Delivered, Delivery
+
+    class SlowDelivery(Delivery):
+        def __init__(self) -> None:
+            super().__init__(bot=None)  # type: ignore[arg-type]  # no request reaches a bot
+            self.running: dict[int, int] = {}
+            self.most: dict[int, int] = {}
+
+        async def _send_photo(self, job: Job, image: bytes) -> Delivered:
+            self.running[job.chat_id] = self.running.get(job.chat_id, 0) + 1
+            self.most[job.chat_id] = max(self.most.get(job.chat_id, 0),
+                                         self.running[job.chat_id])
+            await _asyncio.sleep(0.01)
+            self.running[job.chat_id] -= 1
+            return Delivered()
+
+    delivery = SlowDelivery()
+    jobs = [replace(make_job("p"), id=n, chat_id=-100 if n % 2 else 5) for n in range(10)]
+    results = await _asyncio.gather(*(delivery.send_photo(job, b"x") for job in jobs))
+    assert all(isinstance(result, Delivered) for result in results)
+    assert delivery.most == {-100: 1, 5: 1}
+    assert delivery._chat_turns == {}  # nothing left behind
