@@ -110,6 +110,15 @@ async def http_get(url: str) -> tuple[int, str]:
         return response.status, await response.text()
 
 
+def texts_sent(telegram: TelegramEmulator, chat_id: int) -> list[str]:
+    """Texts of the bot's messages to a chat."""
+    return [str(call.params.get("text", "")) for call in telegram.ok_calls("sendMessage", chat_id)]
+
+
+def replies_with(telegram: TelegramEmulator, chat_id: int, needle: str) -> list[str]:
+    return [text for text in texts_sent(telegram, chat_id) if needle in text]
+
+
 async def jobs_in(database: Path) -> list[Job]:
     """Every job row, read through the repository with a connection of the test's own."""
     db = await Database.open(database)

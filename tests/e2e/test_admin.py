@@ -10,7 +10,7 @@ import pytest
 
 from storage.database import Database
 from storage.models import JobState
-from tests.e2e.harness import jobs_in, make_settings, running_bot
+from tests.e2e.harness import jobs_in, make_settings, replies_with, running_bot, texts_sent
 from tests.fakes.telegram import TelegramEmulator
 from tests.fakes.yandexart import YandexArtEmulator
 
@@ -22,19 +22,6 @@ ADMIN_COMMANDS = [
     "/stats", f"/setlimit {ALICE} 50", "/setlimit default 0", f"/grant {ALICE} 5",
     f"/ban {BOB}", f"/unban {BOB}", f"/allow {ALICE}", f"/disallow {ALICE}",
 ]
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "bot.sqlite3"
-
-
-def texts_sent(telegram: TelegramEmulator, chat_id: int) -> list[str]:
-    return [str(call.params.get("text", "")) for call in telegram.ok_calls("sendMessage", chat_id)]
-
-
-def replies_with(telegram: TelegramEmulator, chat_id: int, needle: str) -> list[str]:
-    return [text for text in texts_sent(telegram, chat_id) if needle in text]
 
 
 async def ask(telegram: TelegramEmulator, chat_id: int, user_id: int, text: str,

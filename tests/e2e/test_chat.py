@@ -24,11 +24,6 @@ BOB = 1002
 GROUP = -100500
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "bot.sqlite3"
-
-
 # --- helpers ---------------------------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from storage.models import JobState
-from tests.e2e.harness import jobs_in, make_settings, running_bot
+from tests.e2e.harness import jobs_in, make_settings, running_bot, texts_sent
 from tests.fakes.telegram import ApiCall, TelegramEmulator
 from tests.fakes.yandexart import YandexArtEmulator
 
@@ -20,18 +20,9 @@ BOB = 1002
 GROUP = -100500
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "bot.sqlite3"
-
-
 def replies_to(call: ApiCall, message_id: int) -> bool:
     reply: Any = call.params.get("reply_parameters") or {}
     return isinstance(reply, dict) and reply.get("message_id") == message_id
-
-
-def texts_sent(telegram: TelegramEmulator, chat_id: int) -> list[str]:
-    return [str(call.params.get("text", "")) for call in telegram.ok_calls("sendMessage", chat_id)]
 
 
 async def test_private_draw_delivers_photo_as_reply(

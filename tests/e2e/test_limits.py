@@ -5,29 +5,14 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
 from storage.models import JobState
-from tests.e2e.harness import jobs_in, make_settings, running_bot
+from tests.e2e.harness import jobs_in, make_settings, replies_with, running_bot, texts_sent
 from tests.fakes.telegram import TelegramEmulator
 from tests.fakes.yandexart import YandexArtEmulator
 
 ALICE, BOB, CAROL = 1001, 1002, 1003
 ADMIN = 4242
 GROUP = -100500
-
-
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "data" / "bot.sqlite3"
-
-
-def texts_sent(telegram: TelegramEmulator, chat_id: int) -> list[str]:
-    return [str(call.params.get("text", "")) for call in telegram.ok_calls("sendMessage", chat_id)]
-
-
-def replies_with(telegram: TelegramEmulator, chat_id: int, needle: str) -> list[str]:
-    return [text for text in texts_sent(telegram, chat_id) if needle in text]
 
 
 async def test_simultaneous_group_draws_cannot_exceed_the_chat_limit(

@@ -18,11 +18,6 @@ LIGHT = 3002
 IMAGES_MODEL = "aliceai-image-art-3.0"
 
 
-@pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "bot.sqlite3"
-
-
 def submitted_prompts(yandex: YandexArtEmulator, endpoint: str = "submit") -> list[str]:
     prompts = []
     for request in yandex.requests:
