@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiogram import F, Router
 
-from handlers import admin, buttons, cancel, draw, limits
+from handlers import admin, buttons, cancel, draw, limits, migration
 from handlers.access import AccessMiddleware
 
 
@@ -13,13 +13,17 @@ def build_router() -> Router:
     root = Router(name="root")
     # Users' messages only: no channels, no messages from other bots.
     root.message.filter(F.chat.type.in_({"private", "group", "supergroup"}))
+    # Telegram's own service message: not a user's request, so no access rule applies.
+    root.include_router(migration.build_router())
     # Bans and the allow-list, for every handler below (inner middlewares are inherited, and run
     # only for updates a handler matched: commands meant for this bot).
-    root.message.middleware(AccessMiddleware())
-    root.callback_query.middleware(AccessMiddleware())
-    root.include_router(draw.build_router())
-    root.include_router(buttons.build_router())
-    root.include_router(limits.build_router())
-    root.include_router(cancel.build_router())
-    root.include_router(admin.build_router())  # admins only; silent for everyone else
+    guarded = Router(name="guarded")
+    guarded.message.middleware(AccessMiddleware())
+    guarded.callback_query.middleware(AccessMiddleware())
+    guarded.include_router(draw.build_router())
+    guarded.include_router(buttons.build_router())
+    guarded.include_router(limits.build_router())
+    guarded.include_router(cancel.build_router())
+    guarded.include_router(admin.build_router())  # admins only; silent for everyone else
+    root.include_router(guarded)
     return root

@@ -390,3 +390,34 @@ async def test_group_upgraded_to_supergroup_still_gets_its_photo(
         await telegram.wait_for(lambda: len(telegram.photos(new_group)) == 1, what="the photo")
     [job] = await jobs_in(db_path)
     assert job.chat_id == new_group and job.state is JobState.DELIVERED
+
+
+async def test_migration_service_message_moves_delivered_jobs(
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path
+) -> None:
+    """The buttons under photos delivered before the upgrade find their jobs in the new chat."""
+    old_group, new_group = -4343, -1004343
+    settings = make_settings(telegram, yandex, db_path, access_mode="allowlist",
+                             admin_ids=str(BOB))
+    async with running_bot(settings, telegram):
+        telegram.user_message(chat_id=old_group, user_id=BOB, chat_type="group",
+                              text="/draw@ourbot before the upgrade")
+        await telegram.wait_for(lambda: len(telegram.photos(old_group)) == 1, what="the photo")
+        telegram.chat_migrated(old_chat_id=old_group, new_chat_id=new_group)
+        telegram.raw_update({"message": {
+            "message_id": 99, "date": 0, "chat": {"id": old_group, "type": "group",
+                                                  "title": "Test group"},
+            "from": {"id": ALICE, "is_bot": False, "first_name": "Alice"},
+            "migrate_to_chat_id": new_group}})
+
+        async def moved() -> bool:
+            return [job.chat_id for job in await jobs_in(db_path)] == [new_group]
+
+        for _ in range(50):
+            if await moved():
+                break
+            await asyncio.sleep(0.1)
+    [job] = await jobs_in(db_path)
+    assert job.chat_id == new_group and job.state is JobState.DELIVERED
+    # A service message is no request: no allow-list refusal went to the group.
+    assert len(texts_sent(telegram, old_group)) == 1  # only the admin's acknowledgement
