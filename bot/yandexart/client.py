@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from bot.yandexart.auth import Credentials, StaticCredentials
+from bot.yandexart.auth import Credentials
 from bot.yandexart.errors import (
     AuthError,
     ContentRefused,
@@ -46,33 +46,19 @@ class GenerationRequest:
     aspect: tuple[int, int] | None = None
 
 
-def build_auth_header(*, api_key: str | None, iam_token: str | None) -> str:
-    if api_key:
-        return f"Api-Key {api_key}"
-    if iam_token:
-        return f"Bearer {iam_token}"
-    raise ValueError("a YandexArt credential is required")
-
-
 class YandexArtClient:
     """`credentials` give the Authorization header for each request (a static key or token, or
-    IAM tokens from a service-account key); `auth_header` is the older fixed-string form."""
+    IAM tokens from a service-account key)."""
 
     def __init__(
         self,
         http: httpx.AsyncClient,
         *,
-        credentials: Credentials | None = None,
-        auth_header: str | None = None,
+        credentials: Credentials,
         model_uri: str,
         art_url: str,
         operations_url: str,
-        credential_setting: str = "YANDEX_API_KEY",
     ) -> None:
-        if credentials is None:
-            if auth_header is None:
-                raise ValueError("credentials (or auth_header) are required")
-            credentials = StaticCredentials(auth_header, credential_setting)
         self.http = http
         self.credentials = credentials
         self.model_uri = model_uri

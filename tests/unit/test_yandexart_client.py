@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.yandexart.auth import StaticCredentials, api_key_credentials, iam_token_credentials
 from bot.yandexart.client import (
     GenerationRequest,
     YandexArtClient,
-    build_auth_header,
     parse_error_body,
 )
 from bot.yandexart.errors import (
@@ -53,11 +53,11 @@ async def art_client(
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         yield YandexArtClient(
             http,
-            auth_header=build_auth_header(api_key=api_key, iam_token=iam_token),
+            credentials=StaticCredentials(
+                f"Api-Key {api_key}" if api_key else f"Bearer {iam_token}", credential_setting),
             model_uri=MODEL_URI,
             art_url=ART_URL,
             operations_url=OPS_URL,
-            credential_setting=credential_setting,
         )
 
 
@@ -154,11 +154,11 @@ async def test_bearer_header_for_iam_token() -> None:
     assert recorder.requests[0].headers["Authorization"] == f"Bearer {IAM_TOKEN}"
 
 
-def test_build_auth_header_needs_a_credential() -> None:
-    with pytest.raises(ValueError):
-        build_auth_header(api_key=None, iam_token=None)
-    assert build_auth_header(api_key="k", iam_token=None) == "Api-Key k"
-    assert build_auth_header(api_key=None, iam_token="t") == "Bearer t"
+async def test_static_credentials_headers() -> None:
+    assert await api_key_credentials("k").authorization() == "Api-Key k"
+    assert api_key_credentials("k").setting == "YANDEX_API_KEY"
+    assert await iam_token_credentials("t").authorization() == "Bearer t"
+    assert iam_token_credentials("t").setting == "YANDEX_IAM_TOKEN"
 
 
 async def test_poll_request() -> None:
