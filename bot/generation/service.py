@@ -168,20 +168,29 @@ class GenerationService:
     async def _submit_loop(self) -> None:
         next_sweep = 0.0
         while True:
-            if time.monotonic() >= next_sweep:
-                await self._sweep_queue()
-                next_sweep = time.monotonic() + SWEEP_SECONDS
-            job = await self._next_submittable()
-            if job is None or len(self._in_flight) >= self.settings.max_in_flight:
-                await self._sleep_until_woken(min(self._next_retry_in(), SWEEP_SECONDS))
-                continue
-            if self._paced:
-                await self._submits.acquire()
-                job = await self._next_submittable()  # the order may have changed meanwhile
-                if job is None:
-                    continue
-            self._claim(job.id)
-            self._spawn(job)
+            try:
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + SWEEP_SECONDS
+                    await self._sweep_queue()
+                await self._submit_next()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database hiccup must not stop every future submission
+                log.exception("submitter: unexpected error; going on in a second")
+                await asyncio.sleep(1.0)
+
+    async def _submit_next(self) -> None:
+        job = await self._next_submittable()
+        if job is None or len(self._in_flight) >= self.settings.max_in_flight:
+            await self._sleep_until_woken(min(self._next_retry_in(), SWEEP_SECONDS))
+            return
+        if self._paced:
+            await self._submits.acquire()
+            job = await self._next_submittable()  # the order may have changed meanwhile
+            if job is None:
+                return
+        self._claim(job.id)
+        self._spawn(job)
 
     async def _next_submittable(self) -> Job | None:
         now = time.monotonic()
