@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
-
-import pytest
 
 from bot.generation.quotas import Allowance, LimitSettings, Quotas
 from storage.database import Database
@@ -18,14 +15,6 @@ from storage.models import Created, JobState, LimitPolicy, NewJob, OverrideScope
 ALICE, BOB, ADMIN = 1001, 1002, 42
 GROUP = -100500
 
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "bot.sqlite3")
-    try:
-        yield db
-    finally:
-        await db.close()
 
 
 def quotas_for(database: Database, **overrides: object) -> Quotas:

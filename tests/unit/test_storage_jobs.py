@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 
@@ -46,14 +45,6 @@ def new_job(key: str, *, user: int = USER, chat: int = CHAT, day: str = DAY,
         deadline_at=1e12,
     )
 
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "sub" / "bot.sqlite3")
-    try:
-        yield db
-    finally:
-        await db.close()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -38,14 +37,6 @@ def new_job(key: str, *, user: int = ALICE, chat: int | None = None, day: str = 
         deadline_at=1e12,
     )
 
-
-@pytest.fixture
-async def database(tmp_path: Path) -> AsyncIterator[Database]:
-    db = await Database.open(tmp_path / "bot.sqlite3")
-    try:
-        yield db
-    finally:
-        await db.close()
 
 
 @pytest.fixture
