@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from dataclasses import dataclass, replace
@@ -16,6 +17,8 @@ from storage.models import Created, CreateResult, Job, LimitReached, NewJob
 from storage.repositories import JobRepository
 
 __all__ = ["DrawRequest", "Intake", "LimitSettings"]
+
+log = logging.getLogger(__name__)
 
 MAX_RANDOM_SEED = 2**31 - 1  # short enough to retype, far more than enough variety
 
@@ -75,6 +78,8 @@ class Intake:
 
     async def begin(self, job: Job) -> None:
         """The acknowledgement, then the generation."""
+        log.info("job %s: queued chat=%s user=%s request=%s", job.id, job.chat_id, job.user_id,
+                 job.request_key)
         status_message_id = await self.delivery.acknowledge(job)
         if status_message_id is not None:
             await self.jobs.set_status_message(job.id, status_message_id)

@@ -421,3 +421,22 @@ async def test_migration_service_message_moves_delivered_jobs(
     assert job.chat_id == new_group and job.state is JobState.DELIVERED
     # A service message is no request: no allow-list refusal went to the group.
     assert len(texts_sent(telegram, old_group)) == 1  # only the admin's acknowledgement
+
+
+async def test_every_state_change_is_one_log_line(
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    settings = make_settings(telegram, yandex, db_path)
+    with caplog.at_level(logging.INFO, logger="bot"):
+        async with running_bot(settings, telegram):
+            telegram.user_message(chat_id=ALICE, user_id=ALICE, text="/draw logged")
+            await telegram.wait_for(lambda: len(telegram.ok_calls("deleteMessage", ALICE)) == 1,
+                                    what="the delivery")
+    operation = next(iter(yandex.operations))
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("job 1: ")]
+    for state in ("queued", "submitted", "generated", "delivered"):
+        [line] = [line for line in lines if line.startswith(f"job 1: {state} ")]
+        assert f"chat={ALICE}" in line and f"user={ALICE}" in line
+    assert f"operation={operation}" in next(line for line in lines if " submitted " in line)
+    assert "generation=" in next(line for line in lines if " generated " in line)
