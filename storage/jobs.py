@@ -88,14 +88,6 @@ class SqliteJobRepository:
         async with self._db.reading() as connection:
             return await _one(connection, "SELECT * FROM jobs WHERE id = ?", (job_id,))
 
-    async def find_by_message(self, chat_id: int, message_id: int) -> Job | None:
-        async with self._db.reading() as connection:
-            return await _one(
-                connection,
-                "SELECT * FROM jobs WHERE chat_id = ? AND message_id = ? ORDER BY id LIMIT 1",
-                (chat_id, message_id),
-            )
-
     async def unfinished(self) -> list[Job]:
         async with self._db.reading() as connection:
             return await _all(

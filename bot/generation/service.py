@@ -140,14 +140,6 @@ class GenerationService:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    @property
-    def in_flight(self) -> int:
-        return len(self._in_flight)
-
-    @property
-    def active(self) -> int:
-        return len(self._tasks)
-
     async def cancel(self, job_id: int, reason: str = "cancelled by the user") -> bool:
         """Cancel an unfinished job (refunded) and stop working on it. False if it had
         already finished."""

@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 SUBMIT_PATH = "/foundationModels/v1/imageGenerationAsync"
 OPERATIONS_PATH = "/operations/"
 REFUSAL_MARKER = "violate the terms of use"
-MAX_PROMPT_CHARS = 500
 MODEL_SUGGESTION = (
     "try YANDEX_ART_MODEL=aliceai-image-art-3.0 (the newer Images API) or yandex-art/latest"
 )

@@ -137,8 +137,6 @@ async def test_create_returns_created_job(jobs: SqliteJobRepository) -> None:
     assert job.submitted_at is None and job.finished_at is None
     assert job.created_at > 0
     assert await jobs.get(job.id) == job
-    assert await jobs.find_by_message(CHAT, 42) == job
-    assert await jobs.find_by_message(CHAT, 43) is None
     assert await jobs.get(job.id + 1000) is None
 
 
