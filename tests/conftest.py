@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+import bot  # noqa: F401  (first: aiogram imported with its model builds deferred, as the bot does)
 from tests.fakes.iam import IamEmulator
 from tests.fakes.telegram import TelegramEmulator
 from tests.fakes.yandexart import YandexArtEmulator
