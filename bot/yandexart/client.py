@@ -6,8 +6,6 @@ job already has an operation id (see `TransientError.maybe_accepted`).
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 import uuid
 from dataclasses import dataclass
@@ -15,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from bot.yandexart import codec
 from bot.yandexart.auth import Credentials
 from bot.yandexart.errors import (
     AuthError,
@@ -200,7 +199,7 @@ def parse_error_body(response: httpx.Response) -> tuple[int | None, str]:
 
 def _json(response: httpx.Response) -> dict[str, Any]:
     try:
-        data = response.json()
+        data = codec.loads(response.content)
     except ValueError:
         raise TransientError("answer is not JSON", status=response.status_code) from None
     if not isinstance(data, dict):
@@ -222,6 +221,6 @@ def _image_of(operation: dict[str, Any]) -> bytes | None:
     if not isinstance(encoded, str) or not encoded:
         raise OperationFailed("operation finished without an image")
     try:
-        return base64.b64decode(encoded, validate=True)
-    except (binascii.Error, ValueError):
+        return codec.decode_image(encoded)
+    except ValueError:
         raise OperationFailed("operation returned an undecodable image") from None

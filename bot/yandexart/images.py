@@ -6,13 +6,12 @@ image, so there is no operation to poll, and no seed.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import logging
 from typing import Any
 
 import httpx
 
+from bot.yandexart import codec
 from bot.yandexart.auth import Credentials
 from bot.yandexart.client import GenerationRequest, error_from_response, send_authorized
 from bot.yandexart.errors import OperationFailed, TransientError
@@ -52,7 +51,7 @@ class ImagesApiClient:
             raise error_from_response("images", response, model_uri=self.model_uri,
                                       credential_setting=self.credentials.setting)
         try:
-            data = response.json()["data"][0]["b64_json"]
-            return base64.b64decode(data, validate=True)
-        except (ValueError, KeyError, IndexError, TypeError, binascii.Error):
+            data = codec.loads(response.content)["data"][0]["b64_json"]
+            return codec.decode_image(data)
+        except (ValueError, KeyError, IndexError, TypeError):
             raise OperationFailed("images: answer without a decodable image") from None
