@@ -369,6 +369,11 @@ def measure(figures: RunFigures, scenario: Scenario, commands: list[Command],
             if isinstance(reply, dict) and isinstance(reply.get("message_id"), int):
                 key = (chat_id, reply["message_id"])
                 replies[key] = min(replies.get(key, call.at), call.at)
+        message_id = call.params.get("message_id")
+        if (call.method == "setmessagereaction" and isinstance(chat_id, int)
+                and isinstance(message_id, int)):
+            key = (chat_id, message_id)
+            replies[key] = min(replies.get(key, call.at), call.at)
         if call.method == "sendchataction" and isinstance(chat_id, int):
             actions[chat_id].append(call.at)
     figures.telegram_calls = dict(sorted(counts.items()))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from aiogram import Bot, html
@@ -20,11 +21,11 @@ from aiogram.exceptions import (
     TelegramRetryAfter,
     TelegramServerError,
 )
-from aiogram.types import BufferedInputFile, ReplyParameters
+from aiogram.types import BufferedInputFile, ReactionTypeEmoji, ReplyParameters
 
 from bot import texts
 from bot.buttons import photo_keyboard
-from bot.generation.limiter import RollingWindowLimiter
+from bot.generation.limiter import ChatLimits, ChatPacer, RollingWindowLimiter
 from bot.generation.progress import Progress
 from bot.prompt import DrawOptions
 from bot.telegram_retry import flood_wait_at_most
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 CAPTION_LIMIT = 1024
 TELEGRAM_SENDS_PER_SECOND = 30
 ACK_MAX_FLOOD_WAIT = 2.0  # an acknowledgement later than this is no longer worth a message
+ACK_EMOJI = "✍"  # one of the reactions bots may set
+ACK_MAX_PACE_WAIT = 1.5  # a private chat's status message waits for its turn this long at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +54,7 @@ class Undeliverable:
 class RetryLater:
     seconds: float
     reason: str
+    flood_wait: bool = False  # Telegram's 429 for this chat
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +62,14 @@ class ChatMoved:
     new_chat_id: int
 
 
-DeliveryResult = Delivered | Undeliverable | RetryLater | ChatMoved
+@dataclass(frozen=True, slots=True)
+class ImageMissing:
+    """The image to send is no longer stored."""
+
+
+DeliveryResult = Delivered | Undeliverable | RetryLater | ChatMoved | ImageMissing
+ImageLoader = Callable[[], Awaitable[bytes | None]]
+ImageSource = bytes | ImageLoader  # the image, or how to read it when its turn comes
 
 
 @dataclass
@@ -107,8 +118,8 @@ def _reply_to(job: Job) -> ReplyParameters:
 
 
 class Delivery:
-    def __init__(self, bot: Bot, *, progress: Progress | None = None,
-                 originals: bool = False) -> None:
+    def __init__(self, bot: Bot, *, progress: Progress | None = None, originals: bool = False,
+                 chat_limits: ChatLimits | None = None) -> None:
         self.bot = bot
         self.progress = progress or Progress(bot)
         self.originals = originals  # delivered images are kept: offer the 📄 Original button
@@ -116,9 +127,22 @@ class Delivery:
         # stampeded by every job of a busy group at once) and ~30 a second overall.
         self._chat_turns: dict[int, _Turn] = {}
         self._overall = RollingWindowLimiter(TELEGRAM_SENDS_PER_SECOND, 1.0)
+        self._pacer = ChatPacer(chat_limits)  # every message sent from here
 
     async def acknowledge(self, job: Job) -> int | None:
-        """A status message right away; a chat action instead if the chat is flood-limited."""
+        """In a private chat, a status message (its id is returned). In a group, whose twenty
+        messages a minute are kept for the photos, or a private chat that cannot take a message
+        within a second, a ✍ reaction to the command; a chat action where reactions are off."""
+        if job.chat_id > 0 and self._pacer.delay(job.chat_id) <= ACK_MAX_PACE_WAIT:
+            message_id = await self._status_message(job)
+            if message_id is not None:
+                return message_id
+        if not await self._react(job):
+            await self.chat_action(job)
+        return None
+
+    async def _status_message(self, job: Job) -> int | None:
+        await self._pacer.acquire(job.chat_id)
         try:
             with flood_wait_at_most(ACK_MAX_FLOOD_WAIT):
                 message = await self.bot.send_message(
@@ -126,11 +150,21 @@ class Delivery:
                     message_thread_id=job.thread_id, reply_parameters=_reply_to(job),
                 )
             return message.message_id
-        except TelegramRetryAfter:
-            await self.chat_action(job)
+        except TelegramRetryAfter as error:
+            self._pacer.flood_wait(job.chat_id, error.retry_after)
         except TelegramAPIError as error:
-            log.info("job %s: no acknowledgement (%s)", job.id, error)
+            log.info("job %s: no status message (%s)", job.id, error)
         return None
+
+    async def _react(self, job: Job) -> bool:
+        try:
+            with flood_wait_at_most(0):
+                await self.bot.set_message_reaction(
+                    job.chat_id, job.message_id, reaction=[ReactionTypeEmoji(emoji=ACK_EMOJI)])
+            return True
+        except TelegramAPIError as error:  # reactions turned off in the chat, ...
+            log.debug("job %s: no reaction (%s)", job.id, error)
+            return False
 
     async def chat_action(self, job: Job) -> None:
         try:
@@ -140,14 +174,21 @@ class Delivery:
         except TelegramAPIError:
             pass  # purely cosmetic
 
-    async def send_photo(self, job: Job, image: bytes) -> DeliveryResult:
+    async def send_photo(self, job: Job, image: ImageSource) -> DeliveryResult:
         await self.progress.stop(job.id)
         turn = self._chat_turns.setdefault(job.chat_id, _Turn())
         turn.users += 1
         try:
             async with turn.lock:
+                await self._pacer.acquire(job.chat_id)
                 await self._overall.acquire()
-                return await self._send_photo(job, image)
+                data = image if isinstance(image, bytes) else await image()
+                if data is None:
+                    return ImageMissing()
+                result = await self._send_photo(job, data)
+                if isinstance(result, RetryLater) and result.flood_wait:
+                    self._pacer.flood_wait(job.chat_id, result.seconds)
+                return result
         finally:
             turn.users -= 1
             if not turn.users:
@@ -186,7 +227,7 @@ class Delivery:
 
     def _classify(self, error: TelegramAPIError) -> DeliveryResult:
         if isinstance(error, TelegramRetryAfter):
-            return RetryLater(error.retry_after, "flood limit")
+            return RetryLater(error.retry_after, "flood limit", flood_wait=True)
         if isinstance(error, TelegramMigrateToChat):
             return ChatMoved(error.migrate_to_chat_id)
         if isinstance(error, TelegramServerError):
@@ -213,6 +254,7 @@ class Delivery:
             except TelegramAPIError as error:
                 log.info("job %s: status message not edited (%s)", job.id, error)
         try:
+            await self._pacer.acquire(job.chat_id)
             await self.bot.send_message(job.chat_id, message, message_thread_id=job.thread_id,
                                         reply_parameters=_reply_to(job))
         except TelegramAPIError as error:
@@ -232,6 +274,7 @@ class Delivery:
         photo whose button was pressed, in the job's topic."""
         document = BufferedInputFile(image, filename=f"yandexart-{job.id}.jpg")
         try:
+            await self._pacer.acquire(chat_id)
             await self.bot.send_document(
                 chat_id, document, caption=build_caption(job), message_thread_id=job.thread_id,
                 reply_parameters=ReplyParameters(message_id=reply_to,

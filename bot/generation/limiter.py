@@ -13,6 +13,7 @@ import itertools
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 
 
 class RollingWindowLimiter:
@@ -45,6 +46,18 @@ class RollingWindowLimiter:
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._serve_waiters())
         await future
+
+    def delay(self) -> float:
+        """About how long an acquire() now would wait (0: it would pass at once)."""
+        if self._waiters:
+            return max(self._wait(), 0.0) + len(self._waiters) * self.window / self.limit
+        return max(self._wait(), 0.0)
+
+    def idle(self) -> bool:
+        """Nobody waits and nothing it remembers still counts: it can be dropped."""
+        now = self._clock()
+        return (not self._waiters and now >= self._paused_until
+                and (not self._stamps or self._stamps[-1] + self.window <= now))
 
     async def _serve_waiters(self) -> None:
         while self._waiters:
@@ -81,3 +94,62 @@ class RollingWindowLimiter:
         self.effective_limit = max(1, self.effective_limit // 2)
         self._last_change = self._clock()
         self.hold_off(hold)
+
+
+PRIVATE_CHAT_LIMIT = (1, 1.0)  # messages, seconds
+GROUP_CHAT_LIMIT = (20, 60.0)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatLimits:
+    """Telegram's flood limits for the messages a bot sends: about one a second in a private
+    chat, twenty a minute in a group. Chat actions, edits, deletions and reactions are not
+    counted."""
+
+    private: tuple[int, float] = PRIVATE_CHAT_LIMIT
+    group: tuple[int, float] = GROUP_CHAT_LIMIT
+
+
+class ChatPacer:
+    """One rolling window per chat, so a burst of photos never draws a flood wait."""
+
+    def __init__(self, limits: ChatLimits | None = None, *,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        # Read when built, so a test can set the module's constants first.
+        self.limits = limits or ChatLimits(private=PRIVATE_CHAT_LIMIT, group=GROUP_CHAT_LIMIT)
+        self._clock = clock
+        self._chats: dict[int, RollingWindowLimiter] = {}
+        self._next_prune = 0.0
+
+    def _limiter(self, chat_id: int) -> RollingWindowLimiter:
+        limiter = self._chats.get(chat_id)
+        if limiter is None:
+            self._prune()
+            count, window = self.limits.private if chat_id > 0 else self.limits.group
+            limiter = self._chats[chat_id] = RollingWindowLimiter(count, window,
+                                                                  clock=self._clock)
+        return limiter
+
+    def delay(self, chat_id: int) -> float:
+        """About how long a message to this chat would have to wait."""
+        limiter = self._chats.get(chat_id)
+        return 0.0 if limiter is None else limiter.delay()
+
+    async def acquire(self, chat_id: int) -> None:
+        await self._limiter(chat_id).acquire()
+
+    def flood_wait(self, chat_id: int, seconds: float) -> None:
+        """Telegram asked for a pause anyway (someone else's messages count too)."""
+        self._limiter(chat_id).hold_off(seconds)
+
+    def _prune(self) -> None:
+        """Forget chats whose windows have run out, at most once a minute."""
+        now = self._clock()
+        if now < self._next_prune:
+            return
+        self._next_prune = now + 60.0
+        for chat_id in [chat_id for chat_id, limiter in self._chats.items() if limiter.idle()]:
+            del self._chats[chat_id]
+
+    def __len__(self) -> int:
+        return len(self._chats)

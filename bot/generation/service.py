@@ -25,6 +25,9 @@ from bot.generation.delivery import (
     Delivered,
     Delivery,
     DeliveryResult,
+    ImageLoader,
+    ImageMissing,
+    ImageSource,
     RetryLater,
     Undeliverable,
 )
@@ -52,6 +55,9 @@ T = TypeVar("T")
 STOP_GRACE_SECONDS = 5.0  # how long shutdown waits for a request already on the wire
 SWEEP_SECONDS = 2.0  # how often queued jobs are checked against their deadline
 QUEUE_SHOWN = 200  # waiting jobs that are told their place in the queue
+# Fresh images kept in memory for their send; past that they are read back from SQLite at their
+# turn, so 200 images waiting for Telegram do not all sit in memory.
+MAX_IMAGES_HELD = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +104,7 @@ class GenerationService:
         self._critical: set[asyncio.Future[Any]] = set()
         self._in_flight: set[int] = set()  # jobs holding a slot: claimed until their image is in
         self._not_before: dict[int, float] = {}  # queued jobs backing off after a failed submit
+        self._fresh_images: dict[int, bytes] = {}  # generated, not yet handed to delivery
         self._wake = asyncio.Event()
         self._submitter: asyncio.Task[None] | None = None
         self._positions: asyncio.Task[None] | None = None
@@ -267,6 +274,7 @@ class GenerationService:
             await self._end(job, JobState.FAILED, "internal error", "failed")
         finally:
             self._release(job.id)
+            self._fresh_images.pop(job.id, None)
             await self.delivery.progress.stop(job.id)
 
     async def _interrupted(self, job: Job) -> Job | None:
@@ -403,6 +411,8 @@ class GenerationService:
         if not await self.jobs.store_image(job.id, image):
             return await self.jobs.get(job.id)
         self._release(job.id)
+        if len(self._fresh_images) < MAX_IMAGES_HELD:
+            self._fresh_images[job.id] = image
         seconds = time.time() - submitted_at
         self.timing.add(seconds if ready_after is None else ready_after)
         self.metrics.observe_generation(seconds)
@@ -411,14 +421,13 @@ class GenerationService:
         return await self.jobs.get(job.id)
 
     async def _deliver(self, job: Job) -> None:
-        image = await self.jobs.image(job.id)
-        if image is None:
-            await self._end(job, JobState.FAILED, "image missing", "failed")
-            return
         attempt = 0
         while True:
             attempt += 1
-            result = await self._shielded(self._send_and_record(job, image))
+            result = await self._send_once(job)
+            if isinstance(result, ImageMissing):
+                await self._end(job, JobState.FAILED, "image missing", "failed")
+                return
             if isinstance(result, Delivered):
                 self.metrics.job_finished(JobState.DELIVERED)
                 if job.generated_at is not None:
@@ -446,7 +455,20 @@ class GenerationService:
             log.info("job %s: delivery postponed %.0f s (%s)", job.id, delay, result.reason)
             await asyncio.sleep(delay)
 
-    async def _send_and_record(self, job: Job, image: bytes) -> DeliveryResult:
+    async def _send_once(self, job: Job) -> DeliveryResult:
+        """The image straight from the poll if it is held; otherwise read from SQLite when its
+        turn to be sent comes, so images waiting for a turn are not all in memory at once."""
+        held = self._fresh_images.get(job.id)
+        source: ImageSource = held if held is not None else self._stored_image(job.id)
+        try:
+            return await self._shielded(self._send_and_record(job, source))
+        finally:
+            self._fresh_images.pop(job.id, None)  # a retry (after a flood wait) reads it back
+
+    def _stored_image(self, job_id: int) -> ImageLoader:
+        return lambda: self.jobs.image(job_id)
+
+    async def _send_and_record(self, job: Job, image: ImageSource) -> DeliveryResult:
         result = await self.delivery.send_photo(job, image)
         if isinstance(result, Delivered):
             await self.jobs.mark_delivered(job.id)

@@ -115,6 +115,19 @@ def texts_sent(telegram: TelegramEmulator, chat_id: int) -> list[str]:
     return [str(call.params.get("text", "")) for call in telegram.ok_calls("sendMessage", chat_id)]
 
 
+def reactions(telegram: TelegramEmulator, chat_id: int) -> list[int]:
+    """The messages the bot put its ✍ acknowledgement on, in a chat."""
+    return [int(call.params["message_id"])
+            for call in telegram.ok_calls("setMessageReaction", chat_id)
+            if call.params.get("reaction") == [{"type": "emoji", "emoji": "✍"}]]
+
+
+def acknowledgements(telegram: TelegramEmulator, chat_id: int) -> int:
+    """Commands acknowledged in a chat: by a status message or by a reaction."""
+    status = [text for text in texts_sent(telegram, chat_id) if text.startswith("🎨")]
+    return len(status) + len(reactions(telegram, chat_id))
+
+
 def replies_with(telegram: TelegramEmulator, chat_id: int, needle: str) -> list[str]:
     return [text for text in texts_sent(telegram, chat_id) if needle in text]
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
+from bot.generation import limiter
 from storage.models import JobState
-from tests.e2e.harness import jobs_in, make_settings, running_bot, texts_sent
+from tests.e2e.harness import jobs_in, make_settings, reactions, running_bot, texts_sent
 from tests.fakes.telegram import ApiCall, TelegramEmulator
 from tests.fakes.yandexart import YandexArtEmulator
 
@@ -324,23 +325,46 @@ async def test_resent_update_creates_nothing_new(
 
 
 async def test_busy_group_gets_every_photo_exactly_once(
-    telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     telegram.group_flood_limit = (20, 2.0)  # Telegram's 20 a minute, on a faster clock
+    monkeypatch.setattr(limiter, "GROUP_CHAT_LIMIT", (20, 2.0))  # the bot knows it
+    commands = await draw_in_a_busy_group(telegram, yandex, db_path)
+    photos = telegram.photos(GROUP)
+    assert sorted(c.params["reply_parameters"]["message_id"] for c in photos) == commands
+    assert telegram.flood_429s == 0  # paced, never flood-limited
+    assert yandex.accepted_submits == 25
+    assert sorted(reactions(telegram, GROUP)) == commands  # acknowledged without a message
+    assert texts_sent(telegram, GROUP) == []  # the group's budget went to the photos
+
+
+async def test_a_flood_wait_in_a_busy_group_is_honoured(
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    telegram.group_flood_limit = (10, 2.0)  # stricter than the bot thinks
+    monkeypatch.setattr(limiter, "GROUP_CHAT_LIMIT", (20, 2.0))
+    commands = await draw_in_a_busy_group(telegram, yandex, db_path)
+    photos = telegram.photos(GROUP)
+    assert sorted(c.params["reply_parameters"]["message_id"] for c in photos) == commands
+    assert telegram.flood_429s > 0  # the limit really was hit, and honoured
+    assert yandex.accepted_submits == 25
+
+
+async def draw_in_a_busy_group(telegram: TelegramEmulator, yandex: YandexArtEmulator,
+                               db_path: Path) -> list[int]:
+    """25 people draw at once in one group; returns their commands' message ids."""
     settings = make_settings(telegram, yandex, db_path)
-    people = list(range(2000, 2025))
     async with running_bot(settings, telegram):
-        commands = {telegram.user_message(chat_id=GROUP, user_id=user, chat_type="supergroup",
-                                          text=f"/draw@ourbot picture {user}")
-                    for user in people}
+        commands = sorted(telegram.user_message(chat_id=GROUP, user_id=user,
+                                                chat_type="supergroup",
+                                                text=f"/draw@ourbot picture {user}")
+                          for user in range(2000, 2025))
         await telegram.wait_for(lambda: len(telegram.photos(GROUP)) == 25, timeout=60,
                                 what="25 photos")
         await asyncio.sleep(0.5)
-    photos = telegram.photos(GROUP)
-    targets = [c.params["reply_parameters"]["message_id"] for c in photos]
-    assert sorted(targets) == sorted(commands)
-    assert telegram.flood_429s > 0  # the limit really was hit, and honoured
-    assert yandex.accepted_submits == 25
+    return commands
 
 
 async def test_no_secret_in_debug_logs(
@@ -420,7 +444,8 @@ async def test_migration_service_message_moves_delivered_jobs(
     [job] = await jobs_in(db_path)
     assert job.chat_id == new_group and job.state is JobState.DELIVERED
     # A service message is no request: no allow-list refusal went to the group.
-    assert len(texts_sent(telegram, old_group)) == 1  # only the admin's acknowledgement
+    assert texts_sent(telegram, old_group) == []  # (the admin's acknowledgement: a reaction)
+    assert len(reactions(telegram, old_group)) == 1
 
 
 async def test_every_state_change_is_one_log_line(

@@ -6,7 +6,14 @@ import asyncio
 from pathlib import Path
 
 from storage.models import JobState
-from tests.e2e.harness import jobs_in, make_settings, replies_with, running_bot, texts_sent
+from tests.e2e.harness import (
+    jobs_in,
+    make_settings,
+    reactions,
+    replies_with,
+    running_bot,
+    texts_sent,
+)
 from tests.fakes.telegram import TelegramEmulator
 from tests.fakes.yandexart import YandexArtEmulator
 
@@ -92,7 +99,7 @@ async def test_refunded_jobs_give_back_the_global_and_chat_budget(
     async with running_bot(settings, telegram):
         telegram.user_message(chat_id=GROUP, user_id=ALICE, chat_type="supergroup",
                               text="/draw@ourbot something forbidden")
-        await telegram.wait_for(lambda: len(telegram.ok_calls("editMessageText", GROUP)) == 1,
+        await telegram.wait_for(lambda: bool(replies_with(telegram, GROUP, "terms of use")),
                                 what="the refusal notice")
         telegram.user_message(chat_id=GROUP, user_id=BOB, chat_type="supergroup",
                               text="/draw@ourbot allowed after the refund")
@@ -116,7 +123,7 @@ async def test_limits_command_shows_what_is_left_and_the_queue(
         await telegram.wait_for(lambda: yandex.accepted_submits == 1, what="the first submit")
         telegram.user_message(chat_id=GROUP, user_id=ALICE, chat_type="supergroup",
                               text="/draw@ourbot second in the group")
-        await telegram.wait_for(lambda: len(texts_sent(telegram, GROUP)) == 1, what="ack")
+        await telegram.wait_for(lambda: len(reactions(telegram, GROUP)) == 1, what="ack")
         telegram.user_message(chat_id=BOB, user_id=BOB, text="/draw bob's")
         await telegram.wait_for(lambda: len(texts_sent(telegram, BOB)) == 1, what="Bob's ack")
 
@@ -155,14 +162,13 @@ async def test_cancel_only_cancels_your_own_jobs_and_refunds_them(
     settings = make_settings(telegram, yandex, db_path, daily_limit=2,
                              yandex_submits_per_minute=1)
     async with running_bot(settings, telegram):
-        telegram.user_message(chat_id=GROUP, user_id=ALICE, chat_type="supergroup",
-                              text="/draw@ourbot alice generating")
+        telegram.user_message(chat_id=ALICE, user_id=ALICE, text="/draw alice generating")
         await telegram.wait_for(lambda: yandex.accepted_submits == 1, what="the submit")
         telegram.user_message(chat_id=GROUP, user_id=ALICE, chat_type="supergroup",
                               text="/draw@ourbot alice queued")
         telegram.user_message(chat_id=GROUP, user_id=BOB, chat_type="supergroup",
                               text="/draw@ourbot bob queued")
-        await telegram.wait_for(lambda: len(texts_sent(telegram, GROUP)) == 3, what="3 acks")
+        await telegram.wait_for(lambda: len(reactions(telegram, GROUP)) == 2, what="2 acks")
 
         telegram.user_message(chat_id=GROUP, user_id=BOB, chat_type="supergroup",
                               text="/cancel@ourbot")
@@ -190,4 +196,5 @@ async def test_cancel_only_cancels_your_own_jobs_and_refunds_them(
     assert "not counted against your limit" in replies_with(telegram, ALICE, "Cancelled")[0]
     assert telegram.photos() == []  # the generating one was abandoned, not delivered
     assert all(job.state is JobState.CANCELLED for job in await jobs_in(db_path))
-    assert len(telegram.ok_calls("deleteMessage", GROUP)) == 3  # the "Drawing…" messages
+    assert len(telegram.ok_calls("deleteMessage", ALICE)) == 1  # the "Drawing…" message
+    assert telegram.ok_calls("deleteMessage", GROUP) == []  # none: a reaction there

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from storage.models import JobState
-from tests.e2e.harness import jobs_in, make_settings, running_bot
+from tests.e2e.harness import acknowledgements, jobs_in, make_settings, running_bot
 from tests.fakes.telegram import TelegramEmulator
 from tests.fakes.yandexart import YandexArtEmulator
 
@@ -35,7 +35,7 @@ async def test_a_light_user_is_not_stuck_behind_a_heavy_one(
     async with running_bot(settings, telegram):
         for n in range(20):
             telegram.user_message(chat_id=HEAVY, user_id=HEAVY, text=f"/draw heavy {n}")
-        await telegram.wait_for(lambda: len(telegram.ok_calls("sendMessage", HEAVY)) == 20,
+        await telegram.wait_for(lambda: acknowledgements(telegram, HEAVY) == 20,
                                 what="20 acknowledgements")
         for n in range(2):
             telegram.user_message(chat_id=LIGHT, user_id=LIGHT, text=f"/draw light {n}")

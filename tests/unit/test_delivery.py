@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
 import sys
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import texts
-from bot.generation.delivery import CAPTION_LIMIT, build_caption, cut_utf16, utf16_len
+from bot.generation.delivery import CAPTION_LIMIT, Delivery, build_caption, cut_utf16, utf16_len
+from bot.generation.limiter import ChatLimits
 from bot.logging_setup import REDACTED, RedactingFormatter
 from bot.prompt import MAX_PROMPT_CHARS, MAX_SEED, DrawOptions, PromptError, PromptProblem
 from handlers.draw import parse_draw
@@ -275,7 +278,8 @@ async def test_photos_to_one_chat_go_out_one_at_a_time() -> None:
 
     class SlowDelivery(Delivery):
         def __init__(self) -> None:
-            super().__init__(bot=None)  # type: ignore[arg-type]  # no request reaches a bot
+            super().__init__(bot=None,  # type: ignore[arg-type]  # no request reaches a bot
+                             chat_limits=ChatLimits(private=(100, 1.0), group=(100, 1.0)))
             self.running: dict[int, int] = {}
             self.most: dict[int, int] = {}
 
@@ -293,3 +297,67 @@ async def test_photos_to_one_chat_go_out_one_at_a_time() -> None:
     assert all(isinstance(result, Delivered) for result in results)
     assert delivery.most == {-100: 1, 5: 1}
     assert delivery._chat_turns == {}  # nothing left behind
+
+
+# --- acknowledgements ------------------------------------------------------------------------
+
+
+class AckBot:
+    """Records the acknowledgement calls; reactions can be turned off as a chat can."""
+
+    def __init__(self, *, reactions: bool = True) -> None:
+        self.reactions = reactions
+        self.calls: list[tuple[str, int]] = []
+
+    async def send_message(self, chat_id: int, text: str, **_: object) -> object:
+        from types import SimpleNamespace
+
+        self.calls.append(("message", chat_id))
+        return SimpleNamespace(message_id=500 + len(self.calls))
+
+    async def set_message_reaction(self, chat_id: int, message_id: int,
+                                   reaction: list[object], **_: object) -> bool:
+        from aiogram.exceptions import TelegramBadRequest
+        from aiogram.methods import SetMessageReaction
+        from aiogram.types import ReactionTypeEmoji
+
+        assert reaction == [ReactionTypeEmoji(emoji="✍")]
+        if not self.reactions:
+            raise TelegramBadRequest(SetMessageReaction(chat_id=chat_id, message_id=message_id),
+                                     "Bad Request: REACTION_INVALID")
+        self.calls.append(("reaction", chat_id))
+        return True
+
+    async def send_chat_action(self, chat_id: int, action: str, **_: object) -> bool:
+        self.calls.append(("action", chat_id))
+        return True
+
+
+def ack_delivery(bot: AckBot) -> Delivery:
+    limits = ChatLimits(private=(1, 0.3), group=(20, 60.0))
+    return Delivery(bot, chat_limits=limits)  # type: ignore[arg-type]  # the calls it makes
+
+
+async def test_a_group_is_acknowledged_with_a_reaction_and_a_private_chat_with_a_message() -> None:
+    bot = AckBot()
+    delivery = ack_delivery(bot)
+    assert await delivery.acknowledge(replace(make_job("p"), chat_id=-100)) is None
+    assert await delivery.acknowledge(replace(make_job("p"), chat_id=7)) == 502
+    assert bot.calls == [("reaction", -100), ("message", 7)]
+
+
+async def test_a_private_chat_that_just_got_messages_gets_a_reaction() -> None:
+    bot = AckBot()
+    delivery = ack_delivery(bot)  # one message per 0.3 s; a status message waits 1.5 s at most
+    job = replace(make_job("p"), chat_id=7)
+    acks = await asyncio.gather(*(delivery.acknowledge(job) for _ in range(8)))
+    kinds = [kind for kind, _ in bot.calls]
+    assert kinds[0] == "message" and "reaction" in kinds  # the queue grew past 1.5 s
+    assert acks.count(None) == kinds.count("reaction")
+
+
+async def test_without_reactions_a_group_gets_a_chat_action() -> None:
+    bot = AckBot(reactions=False)
+    delivery = ack_delivery(bot)
+    assert await delivery.acknowledge(replace(make_job("p"), chat_id=-100)) is None
+    assert bot.calls == [("action", -100)]

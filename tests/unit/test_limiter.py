@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from bot.generation.limiter import RollingWindowLimiter
+from bot.generation import limiter
+from bot.generation.limiter import ChatLimits, ChatPacer, RollingWindowLimiter
 
 LIMIT = 5
 WINDOW = 0.2
@@ -141,3 +142,49 @@ async def test_short_hold_off_never_relaxes_the_limit(monkeypatch: pytest.Monkey
     assert granted[LIMIT] >= 1.0  # delayed by the hold-off, as documented
     for index in range(len(granted) - LIMIT):
         assert granted[index + LIMIT] - granted[index] >= 10.0
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_chat_pacer_knows_private_and_group_limits() -> None:
+    clock = FakeClock()
+    pacer = ChatPacer(ChatLimits(private=(1, 1.0), group=(3, 60.0)), clock=clock)
+    assert pacer.delay(42) == 0.0 and pacer.delay(-100) == 0.0  # never seen: free
+    await pacer.acquire(42)
+    assert 1.0 < pacer.delay(42) < 1.1  # one a second (plus the safety margin)
+    for _ in range(3):
+        await pacer.acquire(-100)
+    assert 60.0 < pacer.delay(-100) < 62.0  # three a minute: the fourth waits for the first
+    clock.now += 1.1
+    assert pacer.delay(42) == 0.0 and pacer.delay(-100) > 58.0
+
+
+async def test_chat_pacer_honours_a_flood_wait() -> None:
+    clock = FakeClock()
+    pacer = ChatPacer(ChatLimits(), clock=clock)
+    pacer.flood_wait(-100, 7)
+    assert pacer.delay(-100) == pytest.approx(7.0)
+
+
+async def test_chat_pacer_forgets_chats_whose_windows_ran_out() -> None:
+    clock = FakeClock()
+    pacer = ChatPacer(ChatLimits(private=(1, 1.0), group=(20, 60.0)), clock=clock)
+    await pacer.acquire(1)
+    await pacer.acquire(-1)
+    clock.now += 61.5  # the private window ran out long ago, the group's just now
+    await pacer.acquire(2)  # a new chat: the map is pruned (at most once a minute)
+    assert len(pacer) == 1
+    clock.now += 30
+    await pacer.acquire(3)  # too soon for another prune
+    assert len(pacer) == 2
+
+
+def test_chat_pacer_reads_the_module_limits_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(limiter, "GROUP_CHAT_LIMIT", (5, 2.0))
+    assert ChatPacer().limits.group == (5, 2.0)

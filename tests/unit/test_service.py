@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
-from bot.generation.delivery import Delivery
+import pytest
+
+from bot.generation import service as service_module
+from bot.generation.delivery import Delivered, Delivery, DeliveryResult, ImageSource
 from bot.generation.service import GenerationService, ServiceSettings, call_outcome
 from bot.yandexart.client import GenerationRequest
 from bot.yandexart.errors import (
@@ -16,6 +20,9 @@ from bot.yandexart.errors import (
     TransientError,
 )
 from bot.yandexart.provider import Finished, Started
+from storage.database import Database
+from storage.jobs import SqliteJobRepository
+from storage.models import Created, Job, NewJob
 
 
 class FlakyJobs:
@@ -80,3 +87,95 @@ def test_call_outcome_labels() -> None:
     assert call_outcome(TransientError("x", maybe_accepted=True)) == "timeout"
     assert call_outcome(TransientError("x", status=503)) == "5xx"
     assert call_outcome(TransientError("x")) == "network"
+
+
+class InstantProvider:
+    """Every operation is done at its first poll, with an image naming it."""
+
+    supports_seed = True
+    retries_interrupted_submit = False
+
+    def __init__(self) -> None:
+        self.submits = 0
+
+    async def submit(self, request: GenerationRequest) -> Started | Finished:
+        self.submits += 1
+        return Started(operation_id=f"op{self.submits}")
+
+    async def poll(self, operation_id: str) -> bytes | None:
+        return f"jpeg of {operation_id}".encode()
+
+
+class QuietProgress:
+    def start(self, job: Job) -> None:
+        pass
+
+    async def stop(self, job_id: int) -> None:
+        pass
+
+    def forget_queued(self, still_queued: set[int]) -> None:
+        pass
+
+    async def show_queue_position(self, job: Job, position: int) -> None:
+        pass
+
+
+class HeldDelivery:
+    """Records what each send was given; every send waits until `release` is set."""
+
+    def __init__(self) -> None:
+        self.progress = QuietProgress()
+        self.release = asyncio.Event()
+        self.given: dict[int, str] = {}  # job id -> "bytes" or "loader"
+        self.sent: dict[int, bytes | None] = {}
+
+    async def send_photo(self, job: Job, image: ImageSource) -> DeliveryResult:
+        self.given[job.id] = "bytes" if isinstance(image, bytes) else "loader"
+        await self.release.wait()
+        self.sent[job.id] = image if isinstance(image, bytes) else await image()
+        return Delivered()
+
+    async def remove_status(self, job: Job) -> None:
+        pass
+
+
+async def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
+    for _ in range(int(seconds / 0.02)):
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+async def test_fresh_images_go_straight_to_delivery_and_the_rest_are_read_back(
+    database: Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(service_module, "MAX_IMAGES_HELD", 2)
+    jobs = SqliteJobRepository(database)
+    delivery = HeldDelivery()
+    service = GenerationService(
+        jobs=jobs, provider=InstantProvider(),
+        delivery=delivery,  # type: ignore[arg-type]  # what the service calls of it
+        settings=ServiceSettings(),
+    )
+    service.timing.extend([0.01] * 20)  # poll at once
+    for number in range(1, 6):
+        result = await jobs.create(NewJob(
+            request_key=f"k{number}", chat_id=number, thread_id=None, user_id=number,
+            message_id=1, language="en", prompt=f"prompt {number}", options="{}",
+            day="2026-11-25", deadline_at=1e12))
+        assert isinstance(result, Created)
+    await service.start()
+    try:
+        # Sends are held: the first two images are kept in memory, the other three are left in
+        # SQLite and read back at their turn.
+        await wait_until(lambda: len(delivery.given) == 5)
+        delivery.release.set()
+        await wait_until(lambda: len(delivery.sent) == 5)
+    finally:
+        await service.stop()
+    assert sorted(delivery.given.values()) == ["bytes", "bytes", "loader", "loader", "loader"]
+    by_operation = {(await jobs.get(job_id)).operation_id: image  # type: ignore[union-attr]
+                    for job_id, image in delivery.sent.items()}
+    assert by_operation == {f"op{n}": f"jpeg of op{n}".encode() for n in range(1, 6)}
+    await wait_until(lambda: not service._fresh_images)
