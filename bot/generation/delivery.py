@@ -142,13 +142,13 @@ class Delivery:
         return None
 
     async def _status_message(self, job: Job) -> int | None:
-        await self._pacer.acquire(job.chat_id)
         try:
-            with flood_wait_at_most(ACK_MAX_FLOOD_WAIT):
-                message = await self.bot.send_message(
-                    job.chat_id, texts.text(job.language, "working"),
-                    message_thread_id=job.thread_id, reply_parameters=_reply_to(job),
-                )
+            async with self._pacer.slot(job.chat_id):
+                with flood_wait_at_most(ACK_MAX_FLOOD_WAIT):
+                    message = await self.bot.send_message(
+                        job.chat_id, texts.text(job.language, "working"),
+                        message_thread_id=job.thread_id, reply_parameters=_reply_to(job),
+                    )
             return message.message_id
         except TelegramRetryAfter as error:
             self._pacer.flood_wait(job.chat_id, error.retry_after)
@@ -179,9 +179,7 @@ class Delivery:
         turn = self._chat_turns.setdefault(job.chat_id, _Turn())
         turn.users += 1
         try:
-            async with turn.lock:
-                await self._pacer.acquire(job.chat_id)
-                await self._overall.acquire()
+            async with turn.lock, self._pacer.slot(job.chat_id), self._overall.slot():
                 data = image if isinstance(image, bytes) else await image()
                 if data is None:
                     return ImageMissing()
@@ -254,9 +252,10 @@ class Delivery:
             except TelegramAPIError as error:
                 log.info("job %s: status message not edited (%s)", job.id, error)
         try:
-            await self._pacer.acquire(job.chat_id)
-            await self.bot.send_message(job.chat_id, message, message_thread_id=job.thread_id,
-                                        reply_parameters=_reply_to(job))
+            async with self._pacer.slot(job.chat_id):
+                await self.bot.send_message(job.chat_id, message,
+                                            message_thread_id=job.thread_id,
+                                            reply_parameters=_reply_to(job))
         except TelegramAPIError as error:
             log.warning("job %s: could not tell the user (%s)", job.id, error)
 
@@ -274,13 +273,14 @@ class Delivery:
         photo whose button was pressed, in the job's topic."""
         document = BufferedInputFile(image, filename=f"yandexart-{job.id}.jpg")
         try:
-            await self._pacer.acquire(chat_id)
-            await self.bot.send_document(
-                chat_id, document, caption=build_caption(job), message_thread_id=job.thread_id,
-                reply_parameters=ReplyParameters(message_id=reply_to,
-                                                 allow_sending_without_reply=True),
-                disable_content_type_detection=True,
-            )
+            async with self._pacer.slot(chat_id):
+                await self.bot.send_document(
+                    chat_id, document, caption=build_caption(job),
+                    message_thread_id=job.thread_id,
+                    reply_parameters=ReplyParameters(message_id=reply_to,
+                                                     allow_sending_without_reply=True),
+                    disable_content_type_detection=True,
+                )
             return True
         except TelegramAPIError as error:
             log.warning("job %s: original not sent (%s)", job.id, error)

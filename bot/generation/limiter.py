@@ -8,44 +8,77 @@ also serves waiters by priority, so a scarce poll budget goes to the jobs most l
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+
+
+class Stamp:
+    """When a request passed the limiter; `RollingWindowLimiter.done` moves it to when its
+    answer came (the server has surely counted it by then)."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float) -> None:
+        self.at = at
 
 
 class RollingWindowLimiter:
     """At most `limit` acquisitions in any `window` seconds; waiters with the lowest priority
     value go first (then first come, first served). After a 429 (`penalize`) it halves its rate
-    and wins it back step by step, one window at a time."""
+    and wins it back step by step, one window at a time.
 
-    def __init__(self, limit: int, window: float, *, margin: float = 0.02,
+    The server counts a request when it arrives, some time after it passed here: a caller that
+    reports the answer (`done`) has its request counted from then on, so network delays and a
+    busy event loop can never squeeze more than `limit` into the server's window.
+    """
+
+    def __init__(self, limit: int, window: float, *, margin: float = 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("limit must be >= 1 and window > 0")
         self.limit = limit
-        # The server sees a request a little after we stamp it: keep a small safety margin.
+        # A few milliseconds of slack for the server's own rounding.
         self.window = window * (1 + margin) + 0.005
         self.effective_limit = limit
-        self._stamps: deque[float] = deque(maxlen=limit)
+        self._stamps: deque[Stamp] = deque(maxlen=limit)
         self._paused_until = 0.0
         self._last_change = 0.0
         self._clock = clock
-        self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._waiters: list[tuple[float, int, asyncio.Future[Stamp]]] = []
         self._order = itertools.count()
         self._pump: asyncio.Task[None] | None = None
 
-    async def acquire(self, priority: float = 0.0) -> None:
+    async def acquire(self, priority: float = 0.0) -> Stamp:
         if not self._waiters and self._wait() <= 0:
-            self._stamps.append(self._clock())
-            return
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            return self._stamp()
+        future: asyncio.Future[Stamp] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._waiters, (priority, next(self._order), future))
         if self._pump is None or self._pump.done():
             self._pump = asyncio.create_task(self._serve_waiters())
-        await future
+        return await future
+
+    @contextlib.asynccontextmanager
+    async def slot(self, priority: float = 0.0) -> AsyncIterator[None]:
+        """Acquire, make the request inside, and have it counted until its answer came."""
+        stamp = await self.acquire(priority)
+        try:
+            yield
+        finally:
+            self.done(stamp)
+
+    def done(self, stamp: Stamp) -> None:
+        """The request's answer arrived: count it from now."""
+        stamp.at = max(stamp.at, self._clock())
+
+    def _stamp(self) -> Stamp:
+        stamp = Stamp(self._clock())
+        self._stamps.append(stamp)
+        return stamp
 
     def delay(self) -> float:
         """About how long an acquire() now would wait (0: it would pass at once)."""
@@ -57,7 +90,7 @@ class RollingWindowLimiter:
         """Nobody waits and nothing it remembers still counts: it can be dropped."""
         now = self._clock()
         return (not self._waiters and now >= self._paused_until
-                and (not self._stamps or self._stamps[-1] + self.window <= now))
+                and all(stamp.at + self.window <= now for stamp in self._stamps))
 
     async def _serve_waiters(self) -> None:
         while self._waiters:
@@ -67,8 +100,7 @@ class RollingWindowLimiter:
             while self._waiters:
                 _, _, future = heapq.heappop(self._waiters)
                 if not future.done():  # skip waiters that were cancelled
-                    self._stamps.append(self._clock())
-                    future.set_result(None)
+                    future.set_result(self._stamp())
                     break
 
     def _wait(self) -> float:
@@ -76,7 +108,11 @@ class RollingWindowLimiter:
         self._recover(now)
         wait = self._paused_until - now
         if len(self._stamps) >= self.effective_limit:
-            wait = max(wait, self._stamps[-self.effective_limit] + self.window - now)
+            # Answers may come back out of order: the latest of the requests that must have
+            # left the window, not only the one `effective_limit` back.
+            leaving = len(self._stamps) - self.effective_limit + 1
+            latest = max(stamp.at for stamp in itertools.islice(self._stamps, leaving))
+            wait = max(wait, latest + self.window - now)
         return wait
 
     def _recover(self, now: float) -> None:
@@ -135,8 +171,9 @@ class ChatPacer:
         limiter = self._chats.get(chat_id)
         return 0.0 if limiter is None else limiter.delay()
 
-    async def acquire(self, chat_id: int) -> None:
-        await self._limiter(chat_id).acquire()
+    def slot(self, chat_id: int) -> contextlib.AbstractAsyncContextManager[None]:
+        """A message to this chat may be sent inside."""
+        return self._limiter(chat_id).slot()
 
     def flood_wait(self, chat_id: int, seconds: float) -> None:
         """Telegram asked for a pause anyway (someone else's messages count too)."""

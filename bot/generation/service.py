@@ -31,7 +31,7 @@ from bot.generation.delivery import (
     RetryLater,
     Undeliverable,
 )
-from bot.generation.limiter import RollingWindowLimiter
+from bot.generation.limiter import RollingWindowLimiter, Stamp
 from bot.generation.timing import GenerationTiming
 from bot.metrics import Metrics
 from bot.prompt import DrawOptions
@@ -105,6 +105,7 @@ class GenerationService:
         self._in_flight: set[int] = set()  # jobs holding a slot: claimed until their image is in
         self._not_before: dict[int, float] = {}  # queued jobs backing off after a failed submit
         self._fresh_images: dict[int, bytes] = {}  # generated, not yet handed to delivery
+        self._submit_stamps: dict[int, Stamp] = {}  # each claimed job's place in the quota
         self._wake = asyncio.Event()
         self._submitter: asyncio.Task[None] | None = None
         self._positions: asyncio.Task[None] | None = None
@@ -184,10 +185,12 @@ class GenerationService:
             await self._sleep_until_woken(min(self._next_retry_in(), SWEEP_SECONDS))
             return
         if self._paced:
-            await self._submits.acquire()
+            stamp = await self._submits.acquire()
             job = await self._next_submittable()  # the order may have changed meanwhile
             if job is None:
+                self._submits.done(stamp)
                 return
+            self._submit_stamps[job.id] = stamp
         self._claim(job.id)
         self._spawn(job)
 
@@ -274,6 +277,7 @@ class GenerationService:
             await self._end(job, JobState.FAILED, "internal error", "failed")
         finally:
             self._release(job.id)
+            self._submitted(job.id)  # (if it never got that far)
             self._fresh_images.pop(job.id, None)
             await self.delivery.progress.stop(job.id)
 
@@ -297,8 +301,10 @@ class GenerationService:
         try:
             outcome = await self._shielded(self.provider.submit(self._request(claimed)))
         except YandexArtError as error:
+            self._submitted(job.id)
             self.metrics.yandex_call("submit", call_outcome(error))
             return await self._submit_failed(job, claimed, error)
+        self._submitted(job.id)
         self.metrics.yandex_call("submit", "ok")
         if isinstance(outcome, Finished):
             return await self._generated(claimed, outcome.image, time.time())
@@ -312,6 +318,12 @@ class GenerationService:
                      job.id, job.chat_id, job.user_id, outcome.operation_id,
                      (submitted.submitted_at or 0) - job.created_at, submitted.attempts)
         return submitted
+
+    def _submitted(self, job_id: int) -> None:
+        """The submit's answer came: the quota counts it from now."""
+        stamp = self._submit_stamps.pop(job_id, None)
+        if stamp is not None:
+            self._submits.done(stamp)
 
     async def _submit_failed(self, job: Job, claimed: Job, error: YandexArtError) -> Job | None:
         """What a failed submit means for the job: retried later, or ended and refunded."""
@@ -367,10 +379,9 @@ class GenerationService:
             if self._past_deadline(job):
                 log.warning("job %s: operation %s passed the deadline", job.id, job.operation_id)
                 return await self._end(job, JobState.EXPIRED, "deadline", "expired")
-            if self._paced:
-                await self._polls.acquire(priority=submitted_at)  # oldest: most likely done
             try:
-                image = await self.provider.poll(job.operation_id)
+                async with self._poll_slot(priority=submitted_at):  # oldest: most likely done
+                    image = await self.provider.poll(job.operation_id)
                 self.metrics.yandex_call("poll", "ok")
             except YandexArtError as error:
                 self.metrics.yandex_call("poll", call_outcome(error))
@@ -390,6 +401,9 @@ class GenerationService:
             last_pending = elapsed
             interval = naive or self.timing.next_poll_in(elapsed)
             await self._sleep_within_deadline(job, interval)
+
+    def _poll_slot(self, priority: float) -> contextlib.AbstractAsyncContextManager[None]:
+        return self._polls.slot(priority) if self._paced else contextlib.nullcontext()
 
     async def _poll_failed(self, job: Job, error: YandexArtError, failures: int) -> bool:
         """True if the job ended; otherwise it is polled again after a backoff."""

@@ -152,14 +152,19 @@ class FakeClock:
         return self.now
 
 
+async def send(pacer: ChatPacer, chat_id: int) -> None:
+    async with pacer.slot(chat_id):
+        pass
+
+
 async def test_chat_pacer_knows_private_and_group_limits() -> None:
     clock = FakeClock()
     pacer = ChatPacer(ChatLimits(private=(1, 1.0), group=(3, 60.0)), clock=clock)
     assert pacer.delay(42) == 0.0 and pacer.delay(-100) == 0.0  # never seen: free
-    await pacer.acquire(42)
+    await send(pacer, 42)
     assert 1.0 < pacer.delay(42) < 1.1  # one a second (plus the safety margin)
     for _ in range(3):
-        await pacer.acquire(-100)
+        await send(pacer, -100)
     assert 60.0 < pacer.delay(-100) < 62.0  # three a minute: the fourth waits for the first
     clock.now += 1.1
     assert pacer.delay(42) == 0.0 and pacer.delay(-100) > 58.0
@@ -175,16 +180,38 @@ async def test_chat_pacer_honours_a_flood_wait() -> None:
 async def test_chat_pacer_forgets_chats_whose_windows_ran_out() -> None:
     clock = FakeClock()
     pacer = ChatPacer(ChatLimits(private=(1, 1.0), group=(20, 60.0)), clock=clock)
-    await pacer.acquire(1)
-    await pacer.acquire(-1)
+    await send(pacer, 1)
+    await send(pacer, -1)
     clock.now += 61.5  # the private window ran out long ago, the group's just now
-    await pacer.acquire(2)  # a new chat: the map is pruned (at most once a minute)
+    await send(pacer, 2)  # a new chat: the map is pruned (at most once a minute)
     assert len(pacer) == 1
     clock.now += 30
-    await pacer.acquire(3)  # too soon for another prune
+    await send(pacer, 3)  # too soon for another prune
     assert len(pacer) == 2
 
 
 def test_chat_pacer_reads_the_module_limits_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limiter, "GROUP_CHAT_LIMIT", (5, 2.0))
     assert ChatPacer().limits.group == (5, 2.0)
+
+
+async def test_a_request_counts_from_its_answer_when_the_answer_is_reported() -> None:
+    """The server counts a request when it arrives: a slow answer pushes the next one back."""
+    clock = FakeClock()
+    limiter = RollingWindowLimiter(1, 1.0, clock=clock)
+    async with limiter.slot():
+        clock.now += 0.4  # the request took 0.4 s
+    assert limiter.delay() == pytest.approx(1.005)  # from the answer, not from the send
+    clock.now += 1.0
+    assert limiter.delay() == pytest.approx(0.005)
+
+
+async def test_answers_out_of_order_count_the_latest() -> None:
+    clock = FakeClock()
+    limiter = RollingWindowLimiter(2, 1.0, clock=clock)
+    first, second = await limiter.acquire(), await limiter.acquire()
+    clock.now += 0.1
+    limiter.done(second)
+    clock.now += 0.5
+    limiter.done(first)  # the older request answered last
+    assert limiter.delay() == pytest.approx(1.005)  # a third waits a window from that answer
