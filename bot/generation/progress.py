@@ -165,6 +165,9 @@ class Progress:
         age = self.wall_clock() - job.created_at
         next_edit = self.clock() + max(0.0, edit_every - age)
         acting, editing = True, job.status_message_id is not None
+        # The acknowledgement (a status message, a reaction) was just sent: the first action
+        # would add nothing, and with hundreds of chats drawing at once it costs a request each.
+        self._next_action.setdefault(place, self.clock() + self.action_every)
         shown: str | None = None
         while not stopping.is_set():
             now = self.clock()

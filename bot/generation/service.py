@@ -16,7 +16,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -58,6 +58,9 @@ QUEUE_SHOWN = 200  # waiting jobs that are told their place in the queue
 # Fresh images kept in memory for their send; past that they are read back from SQLite at their
 # turn, so 200 images waiting for Telegram do not all sit in memory.
 MAX_IMAGES_HELD = 16
+# Each answer with an image is ~1.4 MB of JSON, decoded into another ~2.4 MB: a bound on polls in
+# flight bounds that memory (a poll takes a round trip, so 8 at once is hundreds a second).
+MAX_POLLS_AT_ONCE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,8 @@ class GenerationService:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._critical: set[asyncio.Future[Any]] = set()
         self._in_flight: set[int] = set()  # jobs holding a slot: claimed until their image is in
+        self._claimed_queued: set[int] = set()  # claimed, still `queued` in the database
+        self._downloads = asyncio.Semaphore(MAX_POLLS_AT_ONCE)
         self._not_before: dict[int, float] = {}  # queued jobs backing off after a failed submit
         self._fresh_images: dict[int, bytes] = {}  # generated, not yet handed to delivery
         self._submit_stamps: dict[int, Stamp] = {}  # each claimed job's place in the quota
@@ -192,6 +197,7 @@ class GenerationService:
                 return
             self._submit_stamps[job.id] = stamp
         self._claim(job.id)
+        self._claimed_queued.add(job.id)
         self._spawn(job)
 
     async def _next_submittable(self) -> Job | None:
@@ -199,7 +205,7 @@ class GenerationService:
         for job_id, not_before in list(self._not_before.items()):
             if not_before <= now:
                 del self._not_before[job_id]
-        skip = self._in_flight | set(self._not_before)
+        skip = self._claimed_queued | set(self._not_before)
         for job in await self.jobs.queued_in_order(len(skip) + 1):
             if job.id not in skip:
                 return job
@@ -278,6 +284,7 @@ class GenerationService:
         finally:
             self._release(job.id)
             self._submitted(job.id)  # (if it never got that far)
+            self._claimed_queued.discard(job.id)
             self._fresh_images.pop(job.id, None)
             await self.delivery.progress.stop(job.id)
 
@@ -296,6 +303,7 @@ class GenerationService:
         if self._past_deadline(job):
             return await self._end(job, JobState.EXPIRED, "deadline before submit", "expired")
         claimed = await self.jobs.mark_submitting(job.id)
+        self._claimed_queued.discard(job.id)
         if claimed is None:
             return await self.jobs.get(job.id)  # moved on elsewhere (e.g. cancelled)
         try:
@@ -380,7 +388,7 @@ class GenerationService:
                 log.warning("job %s: operation %s passed the deadline", job.id, job.operation_id)
                 return await self._end(job, JobState.EXPIRED, "deadline", "expired")
             try:
-                async with self._poll_slot(priority=submitted_at):  # oldest: most likely done
+                async with self._poll_turn(priority=submitted_at):
                     image = await self.provider.poll(job.operation_id)
                 self.metrics.yandex_call("poll", "ok")
             except YandexArtError as error:
@@ -402,8 +410,15 @@ class GenerationService:
             interval = naive or self.timing.next_poll_in(elapsed)
             await self._sleep_within_deadline(job, interval)
 
-    def _poll_slot(self, priority: float) -> contextlib.AbstractAsyncContextManager[None]:
-        return self._polls.slot(priority) if self._paced else contextlib.nullcontext()
+    @contextlib.asynccontextmanager
+    async def _poll_turn(self, priority: float) -> AsyncIterator[None]:
+        """A place in the poll quota (the oldest operations, most likely done, first) and one
+        of the polls allowed at once."""
+        if not self._paced:
+            yield
+            return
+        async with self._polls.slot(priority), self._downloads:
+            yield
 
     async def _poll_failed(self, job: Job, error: YandexArtError, failures: int) -> bool:
         """True if the job ended; otherwise it is polled again after a backoff."""
