@@ -92,6 +92,9 @@ def setup_logging(level: str, secrets: Iterable[str], fmt: str = "text") -> None
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.captureWarnings(True)  # warnings too go through the handler (and its format)
-    # Per-request chatter; our own log lines say what matters.
+    # A line per request or update: shown with LOG_LEVEL=DEBUG only (their own debug chatter
+    # never). At INFO our own lines, one per job state change, say what matters, and at a few
+    # hundred requests a second the chatter would cost more CPU than the images do.
+    chatter = logging.INFO if logging.getLevelName(level) <= logging.DEBUG else logging.WARNING
     for noisy in ("httpx", "httpcore", "aiogram.event", "aiohttp.access", "aiosqlite"):
-        logging.getLogger(noisy).setLevel(max(logging.getLevelName(level), logging.INFO))
+        logging.getLogger(noisy).setLevel(chatter)

@@ -301,3 +301,20 @@ def test_env_example_filled_in_is_a_valid_configuration(monkeypatch: pytest.Monk
             continue
         written = Settings.model_validate({**s.model_dump(), name.lower(): value})
         assert getattr(written, name.lower()) == getattr(s, name.lower()), name
+
+
+@pytest.mark.parametrize(("level", "chatter"), [("INFO", logging.WARNING),
+                                                ("WARNING", logging.WARNING),
+                                                ("DEBUG", logging.INFO)])
+def test_per_request_chatter_only_at_debug(level: str, chatter: int) -> None:
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logging_setup.setup_logging(level, [API_KEY])
+        assert logging.getLogger("httpx").level == chatter
+        assert logging.getLogger("aiogram.event").level == chatter
+    finally:
+        root.handlers[:], saved_level = saved
+        root.setLevel(saved_level)
+        for noisy in ("httpx", "httpcore", "aiogram.event", "aiohttp.access", "aiosqlite"):
+            logging.getLogger(noisy).setLevel(logging.NOTSET)
