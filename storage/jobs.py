@@ -23,8 +23,7 @@ from storage.models import (
     NewJob,
     Usage,
 )
-
-Params = tuple[Any, ...] | dict[str, Any]
+from storage.sql import Params, fetch_int, fetch_row, fetch_rows
 
 _UNFINISHED = ", ".join(f"'{state}'" for state in sorted(UNFINISHED_STATES))
 _REFUNDED = ", ".join(f"'{state}'" for state in sorted(REFUNDED_STATES))
@@ -79,8 +78,7 @@ class SqliteJobRepository:
                 )
                 return reached
             params = {**_fields(new), "now": time.time()}
-            cursor = await connection.execute(_INSERT, params)
-            job = await _one(connection, "SELECT * FROM jobs WHERE id = ?", (cursor.lastrowid,))
+            job = await _one(connection, _INSERT + " RETURNING *", params)
         assert job is not None
         return Created(job)
 
@@ -96,7 +94,7 @@ class SqliteJobRepository:
 
     async def queued_count(self) -> int:
         async with self._db.reading() as connection:
-            return await _scalar(connection, "SELECT count(*) FROM jobs WHERE state = 'queued'", ())
+            return await fetch_int(connection, "SELECT count(*) FROM jobs WHERE state = 'queued'")
 
     async def overdue(self, now: float) -> list[Job]:
         async with self._db.reading() as connection:
@@ -106,15 +104,15 @@ class SqliteJobRepository:
 
     async def used_on(self, user_id: int, day: str) -> int:
         async with self._db.reading() as connection:
-            return await _scalar(connection, _USED_ON, (user_id, day))
+            return await fetch_int(connection, _USED_ON, (user_id, day))
 
     async def usage(self, user_id: int, chat_id: int, day: str) -> Usage:
         async with self._db.reading() as connection:
             return Usage(
-                user_today=await _scalar(connection, _USED_ON, (user_id, day)),
-                chat_today=await _scalar(connection, _CHAT_USED_ON, (chat_id, day)),
-                global_today=await _scalar(connection, _ALL_USED_ON, (day,)),
-                user_active=await _scalar(connection, _ACTIVE, (user_id,)),
+                user_today=await fetch_int(connection, _USED_ON, (user_id, day)),
+                chat_today=await fetch_int(connection, _CHAT_USED_ON, (chat_id, day)),
+                global_today=await fetch_int(connection, _ALL_USED_ON, (day,)),
+                user_active=await fetch_int(connection, _ACTIVE, (user_id,)),
             )
 
     async def unfinished_of(self, user_id: int, chat_id: int | None = None) -> list[Job]:
@@ -138,7 +136,7 @@ class SqliteJobRepository:
 
     async def queue_position(self, job_id: int) -> int | None:
         async with self._db.reading() as connection:
-            row = await _row(connection, f"{_QUEUE} SELECT position FROM ordered WHERE id = ?",
+            row = await fetch_row(connection, f"{_QUEUE} SELECT position FROM ordered WHERE id = ?",
                              (job_id,))
         return int(row[0]) if row else None
 
@@ -147,7 +145,7 @@ class SqliteJobRepository:
             return {}
         marks = ", ".join("?" for _ in job_ids)
         async with self._db.reading() as connection:
-            rows = await _rows(
+            rows = await fetch_rows(
                 connection, f"{_QUEUE} SELECT id, position FROM ordered WHERE id IN ({marks})",
                 tuple(job_ids),
             )
@@ -186,7 +184,7 @@ class SqliteJobRepository:
 
     async def image(self, job_id: int) -> bytes | None:
         async with self._db.reading() as connection:
-            row = await _row(connection, "SELECT image FROM job_images WHERE job_id = ?",
+            row = await fetch_row(connection, "SELECT image FROM job_images WHERE job_id = ?",
                              (job_id,))
         return bytes(row[0]) if row else None
 
@@ -240,7 +238,7 @@ class SqliteJobRepository:
 
     async def recent_generation_seconds(self, count: int) -> list[float]:
         async with self._db.reading() as connection:
-            rows = await _rows(
+            rows = await fetch_rows(
                 connection,
                 "SELECT generated_at - submitted_at FROM jobs WHERE generated_at IS NOT NULL "
                 "AND submitted_at IS NOT NULL ORDER BY generated_at DESC LIMIT ?",
@@ -258,10 +256,15 @@ async def _check(connection: aiosqlite.Connection, new: NewJob,
         (LimitKind.GLOBAL, policy.global_daily, _ALL_USED_ON, (new.day,)),
         (LimitKind.ACTIVE, policy.max_active, _ACTIVE, (new.user_id,)),
     )
-    for kind, limit, sql, params in checks:
-        if limit is None:
-            continue
-        used = await _scalar(connection, sql, params)
+    applied = [(kind, limit, sql, params) for kind, limit, sql, params in checks
+               if limit is not None]
+    if not applied:
+        return None
+    # One statement for all the counts: each statement is a trip to aiosqlite's thread.
+    row = await fetch_row(connection, "SELECT " + ", ".join(f"({sql})" for *_, sql, _ in applied),
+                          tuple(value for *_, params in applied for value in params))
+    assert row is not None
+    for (kind, limit, _, _), used in zip(applied, row, strict=True):
         if used >= limit:
             return LimitReached(used=used, limit=limit, kind=kind)
     return None
@@ -288,27 +291,10 @@ def _job(row: aiosqlite.Row) -> Job:
     return Job(**data)
 
 
-async def _row(connection: aiosqlite.Connection, sql: str,
-               params: Params) -> aiosqlite.Row | None:
-    async with connection.execute(sql, params) as cursor:
-        return await cursor.fetchone()
-
-
-async def _rows(connection: aiosqlite.Connection, sql: str,
-                params: Params) -> list[aiosqlite.Row]:
-    async with connection.execute(sql, params) as cursor:
-        return list(await cursor.fetchall())
-
-
 async def _one(connection: aiosqlite.Connection, sql: str, params: Params) -> Job | None:
-    row = await _row(connection, sql, params)
+    row = await fetch_row(connection, sql, params)
     return _job(row) if row else None
 
 
 async def _all(connection: aiosqlite.Connection, sql: str, params: Params) -> list[Job]:
-    return [_job(row) for row in await _rows(connection, sql, params)]
-
-
-async def _scalar(connection: aiosqlite.Connection, sql: str, params: Params) -> int:
-    row = await _row(connection, sql, params)
-    return int(row[0]) if row else 0
+    return [_job(row) for row in await fetch_rows(connection, sql, params)]

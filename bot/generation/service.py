@@ -61,6 +61,7 @@ MAX_IMAGES_HELD = 16
 # Each answer with an image is ~1.4 MB of JSON, decoded into another ~2.4 MB: a bound on polls in
 # flight bounds that memory (a poll takes a round trip, so 8 at once is hundreds a second).
 MAX_POLLS_AT_ONCE = 8
+QUOTA_WAIT_TOLERANCE = 0.25  # seconds a poll may wait for the quota and still teach timing
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +86,23 @@ def call_outcome(error: YandexArtError) -> str:
         if isinstance(error, kind):
             return label
     return "rejected"
+
+
+def learned_generation(ready_at_poll: float, last_pending: float | None,
+                       waited_for_quota: float) -> float | None:
+    """What a poll that found the image says about the generation time (seconds after submit),
+    or None if it says too little to learn from.
+
+    The image was ready somewhere since the last "not yet": the middle of that interval.
+    Ready at the very first poll says only "sooner than this": learn less than that, so the next
+    first polls go out earlier; but not if that poll waited for the poll quota (a backlog), or
+    a long queue would teach that generations are slow and push every first poll later.
+    """
+    if last_pending is not None:
+        return (last_pending + ready_at_poll) / 2
+    if waited_for_quota > QUOTA_WAIT_TOLERANCE:
+        return None
+    return ready_at_poll * 0.7
 
 
 def backoff(attempt: int, base: float, cap: float) -> float:
@@ -387,8 +405,10 @@ class GenerationService:
             if self._past_deadline(job):
                 log.warning("job %s: operation %s passed the deadline", job.id, job.operation_id)
                 return await self._end(job, JobState.EXPIRED, "deadline", "expired")
+            due = time.time()
             try:
                 async with self._poll_turn(priority=submitted_at):
+                    sent = time.time()
                     image = await self.provider.poll(job.operation_id)
                 self.metrics.yandex_call("poll", "ok")
             except YandexArtError as error:
@@ -397,13 +417,9 @@ class GenerationService:
                 if await self._poll_failed(job, error, failures):
                     return await self.jobs.get(job.id)
                 continue
-            elapsed = time.time() - submitted_at
+            elapsed = sent - submitted_at
             if image is not None:
-                # The image was ready somewhere since the last "not yet": learn the middle of
-                # that interval. Ready at the very first poll says only "sooner than this",
-                # so learn less than that, and the next first polls go out earlier.
-                ready_after = elapsed * 0.7 if last_pending is None else (
-                    (last_pending + elapsed) / 2)
+                ready_after = learned_generation(elapsed, last_pending, sent - due)
                 return await self._generated(job, image, submitted_at, ready_after)
             failures = 0
             last_pending = elapsed
@@ -443,7 +459,8 @@ class GenerationService:
         if len(self._fresh_images) < MAX_IMAGES_HELD:
             self._fresh_images[job.id] = image
         seconds = time.time() - submitted_at
-        self.timing.add(seconds if ready_after is None else ready_after)
+        if ready_after is not None:  # (nothing to learn, or the Images API: no polls)
+            self.timing.add(ready_after)
         self.metrics.observe_generation(seconds)
         log.info("job %s: generated chat=%s user=%s operation=%s generation=%.1fs bytes=%d",
                  job.id, job.chat_id, job.user_id, job.operation_id or "-", seconds, len(image))

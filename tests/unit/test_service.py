@@ -10,7 +10,12 @@ import pytest
 
 from bot.generation import service as service_module
 from bot.generation.delivery import Delivered, Delivery, DeliveryResult, ImageSource
-from bot.generation.service import GenerationService, ServiceSettings, call_outcome
+from bot.generation.service import (
+    GenerationService,
+    ServiceSettings,
+    call_outcome,
+    learned_generation,
+)
 from bot.yandexart.client import GenerationRequest
 from bot.yandexart.errors import (
     AuthError,
@@ -179,3 +184,13 @@ async def test_fresh_images_go_straight_to_delivery_and_the_rest_are_read_back(
                     for job_id, image in delivery.sent.items()}
     assert by_operation == {f"op{n}": f"jpeg of op{n}".encode() for n in range(1, 6)}
     await wait_until(lambda: not service._fresh_images)
+
+
+def test_learned_generation_time() -> None:
+    # Ready after a "not yet" at 3.0 s: the middle of the interval.
+    assert learned_generation(4.0, 3.0, waited_for_quota=0.0) == 3.5
+    assert learned_generation(4.0, 3.0, waited_for_quota=5.0) == 3.5  # still bracketed
+    # Ready at the first poll: less than that, so first polls move earlier...
+    assert learned_generation(4.0, None, waited_for_quota=0.1) == pytest.approx(2.8)
+    # ...unless that poll sat in a backlog for the quota: it says nothing about generation.
+    assert learned_generation(9.0, None, waited_for_quota=4.0) is None
