@@ -57,9 +57,9 @@ SWEEP_SECONDS = 2.0  # how often queued jobs are checked against their deadline
 QUEUE_SHOWN = 200  # waiting jobs that are told their place in the queue
 # Fresh images kept in memory for their send; past that they are read back from SQLite at their
 # turn, so 200 images waiting for Telegram do not all sit in memory.
-MAX_IMAGES_HELD = 16
+MAX_IMAGES_HELD = 4
 # Each answer with an image is ~1.4 MB of JSON, decoded into another ~2.4 MB: a bound on polls in
-# flight bounds that memory (a poll takes a round trip, so 8 at once is hundreds a second).
+# flight bounds that memory (a poll takes a round trip, 8 at once allow 80 a second even at 100 ms).
 MAX_POLLS_AT_ONCE = 8
 QUOTA_WAIT_TOLERANCE = 0.25  # seconds a poll may wait for the quota and still teach timing
 
