@@ -12,10 +12,9 @@ from bot import commands, texts
 from scripts import texts_to_po
 
 
-def test_catalogs_are_complete_compiled_and_match_the_legacy_dicts() -> None:
+def test_catalogs_are_complete_and_compiled() -> None:
     catalogs = {language: texts_to_po.load(language) for language in texts_to_po.LANGUAGES}
-    legacy = texts_to_po.legacy_dicts(texts_to_po.TEXTS)
-    assert texts_to_po.problems(catalogs, legacy=legacy) == []
+    assert texts_to_po.problems(catalogs) == []
     assert set(texts_to_po.LANGUAGES) == set(texts.LANGUAGES)
     assert set(texts.catalogs().available_locales) == set(texts.LANGUAGES)
 
@@ -92,63 +91,48 @@ def test_menu_commands_fit_telegram_rules(language: str) -> None:
 
 # --- the converter ---------------------------------------------------------------------------
 
-LEGACY = '''
-from typing import Final
-_EN: Final[dict[str, str]] = {"hello": "Hello, {name}!", "bye": "Bye"}
-_RU: Final[dict[str, str]] = {
-    "hello": "Привет, "
-    "{name}!",
-    "bye": "Пока",
+PO = {
+    "en": 'msgid "hello"\nmsgstr "Hello, {name}!"\n\nmsgid "bye"\nmsgstr "Bye"\n',
+    "ru": 'msgid "hello"\nmsgstr "Привет, {name}!"\n\nmsgid "bye"\nmsgstr "Пока"\n',
 }
-'''
 
 
-def test_converter_imports_the_dicts_and_is_idempotent(tmp_path: Path) -> None:
-    source = tmp_path / "texts.py"
-    source.write_text(LEGACY, encoding="utf-8")
+def write_catalogs(root: Path) -> None:
+    for language, entries in PO.items():
+        po = texts_to_po.po_path(language, root)
+        po.parent.mkdir(parents=True)
+        po.write_text(entries, encoding="utf-8")
+
+
+def test_update_compiles_flags_and_comments_and_is_idempotent(tmp_path: Path) -> None:
     root = tmp_path / "locales"
-    written = texts_to_po.update(source, root)
-    assert len(written) == 4  # two .po, two .mo
-    assert texts_to_po.update(source, root) == []  # nothing changes the second time
+    write_catalogs(root)
+    written = texts_to_po.update(root)
+    assert len(written) == 4  # two .po (flags, comments), two .mo
+    assert texts_to_po.update(root) == []  # nothing changes the second time
     catalogs = {language: texts_to_po.load(language, root) for language in ("en", "ru")}
     assert texts_to_po.messages(catalogs["ru"]) == {"hello": "Привет, {name}!", "bye": "Пока"}
-    assert texts_to_po.problems(catalogs, root, texts_to_po.legacy_dicts(source)) == []
+    assert texts_to_po.problems(catalogs, root) == []
     po = texts_to_po.po_path("ru", root).read_text(encoding="utf-8")
     assert "#. en: Hello, {name}!" in po and "python-brace-format" in po
-
-
-def test_converter_keeps_catalog_only_entries_and_updates_changed_ones(tmp_path: Path) -> None:
-    source = tmp_path / "texts.py"
-    source.write_text(LEGACY, encoding="utf-8")
-    root = tmp_path / "locales"
-    texts_to_po.update(source, root)
-    for language, text in (("en", "New"), ("ru", "Новое")):
-        with texts_to_po.po_path(language, root).open("a", encoding="utf-8") as po:
-            po.write(f'\nmsgid "new"\nmsgstr "{text}"\n')
-    source.write_text(LEGACY.replace('"Bye"', '"Goodbye"'), encoding="utf-8")
-    texts_to_po.update(source, root)
-    english = texts_to_po.messages(texts_to_po.load("en", root))
-    assert english == {"hello": "Hello, {name}!", "bye": "Goodbye", "new": "New"}
 
 
 def test_check_finds_stale_mo_missing_translation_and_placeholder_mismatch(
     tmp_path: Path,
 ) -> None:
-    source = tmp_path / "texts.py"
-    source.write_text(LEGACY, encoding="utf-8")
     root = tmp_path / "locales"
-    texts_to_po.update(source, root)
+    write_catalogs(root)
+    texts_to_po.update(root)
     with texts_to_po.po_path("en", root).open("a", encoding="utf-8") as po:
         po.write('\nmsgid "only_en"\nmsgstr "Only {here}"\n')
     ru = texts_to_po.po_path("ru", root)
     ru.write_text(ru.read_text(encoding="utf-8").replace("Привет, {name}!", "Привет, {имя}!"),
                   encoding="utf-8")
     catalogs = {language: texts_to_po.load(language, root) for language in ("en", "ru")}
-    found = "\n".join(texts_to_po.problems(catalogs, root, texts_to_po.legacy_dicts(source)))
+    found = "\n".join(texts_to_po.problems(catalogs, root))
     assert "ru: 'only_en' is not translated" in found
     assert "'hello' has placeholders" in found
     assert "out of date with its .po" in found
-    assert "differs between bot/texts.py's legacy dict" in found
 
 
 @pytest.mark.parametrize("language", texts.LANGUAGES)
