@@ -54,6 +54,16 @@ class SqliteLimitsRepository:
             )
             return cursor.rowcount == 1
 
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> bool:
+        async with self._db.transaction() as connection:
+            # OR IGNORE: an override the new id already has wins, and the old one stays.
+            cursor = await connection.execute(
+                "UPDATE OR IGNORE limit_overrides SET subject_id = ?, updated_at = ? "
+                "WHERE scope = 'chat' AND subject_id = ?",
+                (new_chat_id, time.time(), old_chat_id),
+            )
+            return cursor.rowcount == 1
+
     async def grant(self, user_id: int, day: str, extra: int) -> int:
         if extra < 0:
             raise ValueError("a grant cannot be negative")

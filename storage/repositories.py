@@ -107,6 +107,10 @@ class LimitsRepository(Protocol):
     async def grant(self, user_id: int, day: str, extra: int) -> int:
         """Add extra images for the user on `day`; returns the day's total extra."""
 
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """A group became a supergroup: its own daily limit follows it (unless the new id
+        already has one). True if one moved."""
+
 
 class AccessRepository(Protocol):
     """Bans, the allow-list, and who was already told they are not on it."""
@@ -128,6 +132,10 @@ class AccessRepository(Protocol):
 
     async def note_refusal(self, subject_id: int) -> bool:
         """Remember that the subject was told it is not allowed: True the first time only."""
+
+    async def move_chat(self, old_chat_id: int, new_chat_id: int) -> bool:
+        """A group became a supergroup: its place on the allow-list follows it. True if it
+        was on the list."""
 
 
 class StatsRepository(Protocol):

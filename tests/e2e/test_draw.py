@@ -12,7 +12,14 @@ import pytest
 
 from bot.generation import limiter
 from storage.models import JobState
-from tests.e2e.harness import jobs_in, make_settings, reactions, running_bot, texts_sent
+from tests.e2e.harness import (
+    jobs_in,
+    make_settings,
+    reactions,
+    replies_with,
+    running_bot,
+    texts_sent,
+)
 from tests.fakes.telegram import ApiCall, TelegramEmulator
 from tests.fakes.yandexart import YandexArtEmulator
 
@@ -419,11 +426,17 @@ async def test_group_upgraded_to_supergroup_still_gets_its_photo(
 async def test_migration_service_message_moves_delivered_jobs(
     telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path
 ) -> None:
-    """The buttons under photos delivered before the upgrade find their jobs in the new chat."""
+    """The buttons under photos delivered before the upgrade find their jobs in the new chat;
+    the group's daily limit and allow-list entry, set by an admin, follow it too."""
     old_group, new_group = -4343, -1004343
     settings = make_settings(telegram, yandex, db_path, access_mode="allowlist",
                              admin_ids=str(BOB))
     async with running_bot(settings, telegram):
+        for command in ("/allow@ourbot here", "/setlimit@ourbot here 3"):
+            telegram.user_message(chat_id=old_group, user_id=BOB, chat_type="group",
+                                  text=command)
+        await telegram.wait_for(lambda: len(texts_sent(telegram, old_group)) == 2,
+                                what="the admin's two answers")
         telegram.user_message(chat_id=old_group, user_id=BOB, chat_type="group",
                               text="/draw@ourbot before the upgrade")
         await telegram.wait_for(lambda: len(telegram.photos(old_group)) == 1, what="the photo")
@@ -441,11 +454,22 @@ async def test_migration_service_message_moves_delivered_jobs(
             if await moved():
                 break
             await asyncio.sleep(0.1)
-    [job] = await jobs_in(db_path)
-    assert job.chat_id == new_group and job.state is JobState.DELIVERED
+        # Alice is not on the list herself: the group's entry lets her draw there.
+        telegram.user_message(chat_id=new_group, user_id=ALICE, chat_type="supergroup",
+                              text="/draw@ourbot after the upgrade")
+        await telegram.wait_for(lambda: len(telegram.photos(new_group)) == 1, what="her photo")
+        telegram.user_message(chat_id=new_group, user_id=ALICE, chat_type="supergroup",
+                              text="/limits@ourbot")
+        await telegram.wait_for(lambda: bool(replies_with(telegram, new_group, "left for")),
+                                what="/limits")
+    jobs = await jobs_in(db_path)
+    assert [(job.chat_id, job.state) for job in jobs] == [(new_group, JobState.DELIVERED)] * 2
+    assert "Images left for this chat today: <b>1</b> of 3" in replies_with(
+        telegram, new_group, "left for")[0]
     # A service message is no request: no allow-list refusal went to the group.
-    assert texts_sent(telegram, old_group) == []  # (the admin's acknowledgement: a reaction)
-    assert len(reactions(telegram, old_group)) == 1
+    assert not replies_with(telegram, old_group, "this bot is private")
+    assert not replies_with(telegram, new_group, "this bot is private")
+    assert len(reactions(telegram, old_group)) == 1  # the admin's acknowledgement
 
 
 async def test_every_state_change_is_one_log_line(

@@ -380,3 +380,26 @@ async def test_stats(jobs: SqliteJobRepository, database: Database) -> None:
     week = await stats.period("2026-11-19", DAY)
     assert week.unique_users == 5
     assert await stats.queue() == QueueStats(queued=2, in_flight=1)  # + last week's
+
+
+async def test_a_migrated_group_keeps_its_daily_limit_and_allow_list_entry(
+    database: Database,
+) -> None:
+    limits, access = SqliteLimitsRepository(database), SqliteAccessRepository(database)
+    old, new, other, taken = -4343, -1004343, -777, -1000777
+    await limits.set_override(OverrideScope.CHAT, old, 3, by=None)
+    await access.allow(old, by=None)
+    assert await limits.move_chat(old, new) is True
+    assert await access.move_chat(old, new) is True
+    rules = await limits.rules_for(ALICE, new, DAY)
+    assert rules.overrides[OverrideScope.CHAT] == 3
+    assert OverrideScope.CHAT not in (await limits.rules_for(ALICE, old, DAY)).overrides
+    assert (await access.facts(ALICE, new)).chat_allowed
+    assert not (await access.facts(ALICE, old)).chat_allowed
+    # Nothing to move; and an override the new id already has is kept.
+    assert await limits.move_chat(-1, -2) is False
+    assert await access.move_chat(-1, -2) is False
+    await limits.set_override(OverrideScope.CHAT, other, 5, by=None)
+    await limits.set_override(OverrideScope.CHAT, taken, 9, by=None)
+    assert await limits.move_chat(other, taken) is False
+    assert (await limits.rules_for(ALICE, taken, DAY)).overrides[OverrideScope.CHAT] == 9
