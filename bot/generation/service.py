@@ -129,8 +129,10 @@ class GenerationService:
         self._not_before: dict[int, float] = {}  # queued jobs backing off after a failed submit
         self._fresh_images: dict[int, bytes] = {}  # generated, not yet handed to delivery
         self._submit_stamps: dict[int, Stamp] = {}  # each claimed job's place in the quota
+        self._notices: set[asyncio.Task[None]] = set()
         self._wake = asyncio.Event()
         self._submitter: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
         self._positions: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -147,6 +149,7 @@ class GenerationService:
             if job.state is not JobState.QUEUED:
                 self._spawn(job)
         self._submitter = asyncio.create_task(self._submit_loop(), name="submitter")
+        self._sweeper = asyncio.create_task(self._sweep_loop(), name="queue-sweeper")
         return len(pending)
 
     def launch(self, job: Job) -> None:
@@ -157,7 +160,7 @@ class GenerationService:
         """Cancel every job task; the database already holds all that is needed to resume.
         A request already sent (a submit, a photo) gets a few seconds to record its outcome."""
         self._stopping = True
-        for loop in (self._submitter, self._positions):
+        for loop in (self._submitter, self._sweeper, self._positions):
             if loop is not None:
                 loop.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -166,7 +169,7 @@ class GenerationService:
             await asyncio.wait(list(self._critical), timeout=STOP_GRACE_SECONDS)
             for future in list(self._critical):
                 future.cancel()
-        tasks = list(self._tasks.values())
+        tasks = [*self._tasks.values(), *self._notices]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -189,18 +192,25 @@ class GenerationService:
     # the submitter
 
     async def _submit_loop(self) -> None:
-        next_sweep = 0.0
         while True:
             try:
-                if time.monotonic() >= next_sweep:
-                    next_sweep = time.monotonic() + SWEEP_SECONDS
-                    await self._sweep_queue()
                 await self._submit_next()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a database hiccup must not stop every future submission
                 log.exception("submitter: unexpected error; going on in a second")
                 await asyncio.sleep(1.0)
+
+    async def _sweep_loop(self) -> None:
+        """Apart from the submitter, which may wait a minute for the submit quota."""
+        while True:
+            try:
+                await self._sweep_queue()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("queue sweep: unexpected error; going on")
+            await asyncio.sleep(SWEEP_SECONDS)
 
     async def _submit_next(self) -> None:
         job = await self._next_submittable()
@@ -245,7 +255,9 @@ class GenerationService:
         self.metrics.set_queue_length(await self.jobs.queued_count())
         for job in await self.jobs.overdue(time.time()):
             if job.id not in self._in_flight:
-                await self._end(job, JobState.EXPIRED, "deadline while queued", "expired")
+                # Told in a task of its own: a notice may wait for its chat's turn.
+                await self._end(job, JobState.EXPIRED, "deadline while queued", "expired",
+                                notify_now=False)
         if self._positions is None or self._positions.done():
             waiting = await self.jobs.queued_in_order(QUEUE_SHOWN)
             self._positions = asyncio.create_task(self._show_positions(waiting))
@@ -520,8 +532,10 @@ class GenerationService:
             await self.jobs.mark_delivered(job.id)
         return result
 
-    async def _end(self, job: Job, state: JobState, reason: str, notice: str) -> Job | None:
-        """Finish the job (once) and tell the user; returns the finished job."""
+    async def _end(self, job: Job, state: JobState, reason: str, notice: str, *,
+                   notify_now: bool = True) -> Job | None:
+        """Finish the job (once) and tell the user (`notify_now=False`: in a task of its own);
+        returns the finished job."""
         if not await self.jobs.finish(job.id, state, reason):
             return None
         self._release(job.id)
@@ -531,7 +545,13 @@ class GenerationService:
         log.info("job %s: %s chat=%s user=%s operation=%s reason=%s", job.id, state,
                  job.chat_id, job.user_id, job.operation_id or "-", reason)
         finished = await self.jobs.get(job.id)
-        await self.delivery.notify(finished or job, notice)
+        if notify_now:
+            await self.delivery.notify(finished or job, notice)
+        else:
+            task = asyncio.create_task(self.delivery.notify(finished or job, notice),
+                                       name=f"notice-{job.id}")
+            self._notices.add(task)
+            task.add_done_callback(self._notices.discard)
         return finished
 
     # timing

@@ -257,6 +257,25 @@ async def test_deadline_expires_the_job_and_refunds(
     assert yandex.accepted_submits == 1
 
 
+async def test_a_job_waiting_past_its_deadline_in_the_queue_expires_and_is_told(
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path
+) -> None:
+    yandex.generation_seconds = 30.0
+    settings = make_settings(telegram, yandex, db_path, job_deadline_seconds=2.0,
+                             yandex_submits_per_minute=1, daily_limit=0)
+    async with running_bot(settings, telegram):
+        telegram.user_message(chat_id=ALICE, user_id=ALICE, text="/draw first")
+        await telegram.wait_for(lambda: yandex.accepted_submits == 1, what="the first submit")
+        telegram.user_message(chat_id=BOB, user_id=BOB, text="/draw stuck in the queue")
+        await telegram.wait_for(lambda: bool(replies_with(telegram, BOB, "too long"))
+                                or any("too long" in str(c.params.get("text"))
+                                       for c in telegram.ok_calls("editMessageText", BOB)),
+                                timeout=15, what="Bob's expiry notice")
+    states = {job.prompt: job.state for job in await jobs_in(db_path)}
+    assert states["stuck in the queue"] is JobState.EXPIRED
+    assert yandex.accepted_submits == 1  # never submitted
+
+
 async def test_telegram_flood_wait_is_honoured(
     telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path
 ) -> None:
