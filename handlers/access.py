@@ -2,7 +2,8 @@
 
 An inner middleware runs only when a handler matched, so only commands meant for this bot are
 refused: a banned user is ignored, and with ACCESS_MODE=allowlist a user or chat not on the list
-is told once (remembered in SQLite) and ignored after that. Admins always pass."""
+is told once (remembered in SQLite) and ignored after that; a refused button press is answered
+silently. Admins always pass."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.exceptions import TelegramAPIError
-from aiogram.types import Chat, Message, TelegramObject, User
+from aiogram.types import CallbackQuery, Chat, Message, TelegramObject, User
 
 from bot import texts
 from bot.config import Settings
@@ -33,8 +34,10 @@ class AccessMiddleware(BaseMiddleware):
         facts = await access.facts(user.id, chat.id)
         if facts.banned:
             log.debug("ignoring banned user %s", user.id)
+            await _stop_spinner(event)
             return None
         if settings.access_mode == "allowlist" and not (facts.user_allowed or facts.chat_allowed):
+            await _stop_spinner(event)
             # Told once per chat (in a private chat, that is the user), then silence.
             if isinstance(event, Message) and await access.note_refusal(chat.id):
                 log.info("user %s in chat %s is not on the allow-list: told once",
@@ -47,3 +50,12 @@ class AccessMiddleware(BaseMiddleware):
                     log.info("could not tell chat %s it is not allowed: %s", chat.id, error)
             return None
         return await handler(event, data)
+
+
+async def _stop_spinner(event: TelegramObject) -> None:
+    """A refused button press is answered silently, or the button spins for seconds."""
+    if isinstance(event, CallbackQuery):
+        try:
+            await event.answer()
+        except TelegramAPIError as error:
+            log.debug("refused button press not answered: %s", error)

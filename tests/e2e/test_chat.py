@@ -141,6 +141,25 @@ async def test_again_is_a_new_job_for_whoever_presses_it(
     assert texts_sent(telegram, GROUP) == []
 
 
+async def test_a_banned_users_button_press_is_answered_silently_and_draws_nothing(
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path
+) -> None:
+    settings = make_settings(telegram, yandex, db_path, admin_ids=str(CAROL))
+    async with running_bot(settings, telegram):
+        telegram.user_message(chat_id=GROUP, user_id=ALICE, chat_type="supergroup",
+                              text="/draw@ourbot a red cat")
+        await telegram.wait_for(lambda: len(telegram.photos(GROUP)) == 1, what="the photo")
+        telegram.user_message(chat_id=CAROL, user_id=CAROL, text=f"/ban {BOB}")
+        await telegram.wait_for(lambda: len(texts_sent(telegram, CAROL)) == 1, what="the ban")
+        first = telegram.photos(GROUP)[0]
+        press = telegram.callback_query(chat_id=GROUP, user_id=BOB, message_id=message_id(first),
+                                        data=button_data(first, "🔄"))
+        answer = await answered(telegram, press)
+        await asyncio.sleep(0.3)
+    assert answer.params.get("text") in (None, "")
+    assert len(await jobs_in(db_path)) == 1 and yandex.accepted_submits == 1
+
+
 async def test_original_is_the_exact_jpeg_as_a_document_in_the_topic(
     telegram: TelegramEmulator, yandex: YandexArtEmulator, db_path: Path
 ) -> None:
