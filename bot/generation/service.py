@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
 import time
@@ -129,7 +130,7 @@ class GenerationService:
         self._not_before: dict[int, float] = {}  # queued jobs backing off after a failed submit
         self._fresh_images: dict[int, bytes] = {}  # generated, not yet handed to delivery
         self._submit_stamps: dict[int, Stamp] = {}  # each claimed job's place in the quota
-        self._notices: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()  # notices, tasks tidying up
         self._wake = asyncio.Event()
         self._submitter: asyncio.Task[None] | None = None
         self._sweeper: asyncio.Task[None] | None = None
@@ -169,7 +170,7 @@ class GenerationService:
             await asyncio.wait(list(self._critical), timeout=STOP_GRACE_SECONDS)
             for future in list(self._critical):
                 future.cancel()
-        tasks = [*self._tasks.values(), *self._notices]
+        tasks = [*self._tasks.values(), *self._background]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -287,13 +288,30 @@ class GenerationService:
     # one job
 
     def _spawn(self, job: Job) -> None:
-        if self._stopping or job.id in self._tasks:
+        if self._stopping:
             return
-        task = asyncio.create_task(self._run(job), name=f"job-{job.id}")
+        # A job requeued for a retry may be picked again while its last task is still tidying
+        # up (stopping its progress updates): the new run waits for that one, never drops out
+        # (which would leave the job claimed, and stuck in the queue, for good).
+        previous = self._tasks.get(job.id)
+        if previous is not None:
+            self._keep(previous)
+        task = asyncio.create_task(self._run(job, after=previous), name=f"job-{job.id}")
         self._tasks[job.id] = task
-        task.add_done_callback(lambda _: self._tasks.pop(job.id, None))
+        task.add_done_callback(functools.partial(self._forget_task, job.id))
 
-    async def _run(self, job: Job) -> None:
+    def _forget_task(self, job_id: int, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(job_id) is task:
+            del self._tasks[job_id]
+
+    def _keep(self, task: asyncio.Task[None]) -> None:
+        """Hold a task no job maps to any more until it ends (and let stop() cancel it)."""
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _run(self, job: Job, after: asyncio.Task[None] | None = None) -> None:
+        if after is not None:
+            await asyncio.wait({after})
         self.delivery.progress.start(job)  # chat action and status line while it draws
         try:
             current: Job | None = job
@@ -548,10 +566,8 @@ class GenerationService:
         if notify_now:
             await self.delivery.notify(finished or job, notice)
         else:
-            task = asyncio.create_task(self.delivery.notify(finished or job, notice),
-                                       name=f"notice-{job.id}")
-            self._notices.add(task)
-            task.add_done_callback(self._notices.discard)
+            self._keep(asyncio.create_task(self.delivery.notify(finished or job, notice),
+                                           name=f"notice-{job.id}"))
         return finished
 
     # timing

@@ -194,3 +194,46 @@ def test_learned_generation_time() -> None:
     assert learned_generation(4.0, None, waited_for_quota=0.1) == pytest.approx(2.8)
     # ...unless that poll sat in a backlog for the quota: it says nothing about generation.
     assert learned_generation(9.0, None, waited_for_quota=4.0) is None
+
+
+class SlowToStopProgress(QuietProgress):
+    """Stopping takes a while, as it does when a chat action is on the wire."""
+
+    async def stop(self, job_id: int) -> None:
+        await asyncio.sleep(0.3)
+
+
+class BusyOnceProvider(InstantProvider):
+    """The first submit is answered 429; the others are accepted."""
+
+    async def submit(self, request: GenerationRequest) -> Started | Finished:
+        self.submits += 1
+        if self.submits == 1:
+            raise QuotaExceeded("rate quota limit exceed", status=429)
+        return Started(operation_id=f"op{self.submits}")
+
+
+async def test_a_quick_retry_while_the_last_attempt_tidies_up_is_not_lost(
+    database: Database,
+) -> None:
+    jobs = SqliteJobRepository(database)
+    delivery = HeldDelivery()
+    delivery.progress = SlowToStopProgress()
+    delivery.release.set()
+    service = GenerationService(
+        jobs=jobs, provider=BusyOnceProvider(),
+        delivery=delivery,  # type: ignore[arg-type]  # what the service calls of it
+        settings=ServiceSettings(backoff_base=0.02, backoff_cap=0.05),  # retry at once
+    )
+    service.timing.extend([0.01] * 20)
+    result = await jobs.create(NewJob(
+        request_key="k", chat_id=5, thread_id=None, user_id=5, message_id=1, language="en",
+        prompt="p", options="{}", day="2026-11-25", deadline_at=1e12))
+    assert isinstance(result, Created)
+    await service.start()
+    try:
+        await wait_until(lambda: len(delivery.sent) == 1, seconds=5)
+    finally:
+        await service.stop()
+    assert delivery.sent == {result.job.id: b"jpeg of op2"}
+    assert not service._in_flight  # no slot left claimed
