@@ -8,6 +8,7 @@ from typing import Any
 import aiosqlite
 
 from storage.database import Database
+from storage.limits import read_rules
 from storage.models import (
     NO_LIMITS,
     REFUNDED_STATES,
@@ -21,6 +22,7 @@ from storage.models import (
     LimitPolicy,
     LimitReached,
     NewJob,
+    PolicyRule,
     Usage,
 )
 from storage.sql import Params, fetch_int, fetch_row, fetch_rows
@@ -63,12 +65,15 @@ class SqliteJobRepository:
         # Kept for the 📄 Original button until `prune_images`; otherwise dropped on delivery.
         self._keep_delivered_images = keep_delivered_images
 
-    async def create(self, new: NewJob, policy: LimitPolicy = NO_LIMITS) -> CreateResult:
+    async def create(self, new: NewJob,
+                     policy: LimitPolicy | PolicyRule = NO_LIMITS) -> CreateResult:
         async with self._db.transaction() as connection:
             existing = await _one(connection, "SELECT * FROM jobs WHERE request_key = ?",
                                   (new.request_key,))
             if existing is not None:
                 return Duplicate(existing)
+            if not isinstance(policy, LimitPolicy):
+                policy = policy(await read_rules(connection, new.user_id, new.chat_id, new.day))
             reached = None if policy.exempt else await _check(connection, new, policy)
             if reached is not None:
                 await connection.execute(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import aiosqlite
+
 from storage.database import Database
 from storage.models import DEFAULT_SCOPES, LimitRules, OverrideScope
 from storage.sql import fetch_int, fetch_rows
@@ -15,21 +17,7 @@ class SqliteLimitsRepository:
 
     async def rules_for(self, user_id: int, chat_id: int, day: str) -> LimitRules:
         async with self._db.reading() as connection:
-            rows = await fetch_rows(
-                connection,
-                "SELECT scope, daily_limit FROM limit_overrides "
-                "WHERE (scope = 'user' AND subject_id = :user) "
-                "OR (scope = 'chat' AND subject_id = :chat) "
-                "OR scope IN ('user_default', 'chat_default', 'global')",
-                {"user": user_id, "chat": chat_id},
-            )
-            granted = await fetch_int(
-                connection, "SELECT extra FROM limit_grants WHERE user_id = ? AND day = ?",
-                (user_id, day),
-            )
-        overrides = {OverrideScope(row[0]): None if row[1] is None else int(row[1])
-                     for row in rows}
-        return LimitRules(overrides=overrides, granted=granted)
+            return await read_rules(connection, user_id, chat_id, day)
 
     async def set_override(self, scope: OverrideScope, subject_id: int, daily_limit: int | None,
                            *, by: int | None) -> None:
@@ -83,3 +71,23 @@ class SqliteLimitsRepository:
 def _check_subject(scope: OverrideScope, subject_id: int) -> None:
     if (scope in DEFAULT_SCOPES) != (subject_id == 0):
         raise ValueError(f"scope {scope} with subject {subject_id}")
+
+
+async def read_rules(connection: aiosqlite.Connection, user_id: int, chat_id: int,
+                     day: str) -> LimitRules:
+    """The overrides that apply to this user in this chat, and the user's grant for `day`
+    (also read inside a job's insert transaction: `storage.jobs`)."""
+    rows = await fetch_rows(
+        connection,
+        "SELECT scope, daily_limit FROM limit_overrides "
+        "WHERE (scope = 'user' AND subject_id = :user) "
+        "OR (scope = 'chat' AND subject_id = :chat) "
+        "OR scope IN ('user_default', 'chat_default', 'global')",
+        {"user": user_id, "chat": chat_id},
+    )
+    granted = await fetch_int(
+        connection, "SELECT extra FROM limit_grants WHERE user_id = ? AND day = ?",
+        (user_id, day),
+    )
+    overrides = {OverrideScope(row[0]): None if row[1] is None else int(row[1]) for row in rows}
+    return LimitRules(overrides=overrides, granted=granted)

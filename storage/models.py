@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -98,6 +99,9 @@ class LimitPolicy:
 
 
 NO_LIMITS = LimitPolicy()
+#: How a policy follows from what admins set: applied inside the job's insert transaction, so
+#: an admin's change and a /draw at the same instant cannot slip past each other.
+PolicyRule = Callable[["LimitRules"], LimitPolicy]
 
 
 @dataclass(frozen=True, slots=True)

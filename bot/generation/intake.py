@@ -69,9 +69,9 @@ class Intake:
             day=self.today(),
             deadline_at=time.time() + self.limits.deadline_seconds,
         )
-        # The policy is read first; counting usage against it and the insert are one transaction.
-        policy = await self.quotas.policy(request.user_id, request.chat_id, new.day)
-        result = await self.jobs.create(new, policy)
+        # The admins' rules, counting usage against them and the insert: one transaction.
+        result = await self.jobs.create(new, self.quotas.policy_rule(request.user_id,
+                                                                     request.chat_id))
         if isinstance(result, LimitReached):
             self.metrics.limit_refusal(result.kind.value)
         return result

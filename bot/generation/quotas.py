@@ -3,11 +3,12 @@ limits day (in LIMITS_TIMEZONE). Counting and enforcing happen in storage, atomi
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from storage.models import Job, JobState, LimitPolicy, LimitRules, OverrideScope
+from storage.models import Job, JobState, LimitPolicy, LimitRules, OverrideScope, PolicyRule
 from storage.repositories import JobRepository, LimitsRepository
 
 
@@ -90,12 +91,19 @@ class Quotas:
     def is_admin(self, user_id: int) -> bool:
         return user_id in self.settings.admin_ids
 
-    async def policy(self, user_id: int, chat_id: int, day: str) -> LimitPolicy:
-        """The limits a new job of this user in this chat is checked against."""
+    def policy_rule(self, user_id: int, chat_id: int) -> LimitPolicy | PolicyRule:
+        """What a new job of this user in this chat is checked against: admins are exempt;
+        everyone else's limits follow from the admins' rules, read in the job's insert."""
         if self.is_admin(user_id):
             return LimitPolicy(exempt=True)
-        rules = await self.rules.rules_for(user_id, chat_id, day)
-        return self._policy(rules, group=is_group_chat(chat_id))
+        return functools.partial(self._policy, group=is_group_chat(chat_id))
+
+    async def policy(self, user_id: int, chat_id: int, day: str) -> LimitPolicy:
+        """The same, resolved now."""
+        rule = self.policy_rule(user_id, chat_id)
+        if isinstance(rule, LimitPolicy):
+            return rule
+        return rule(await self.rules.rules_for(user_id, chat_id, day))
 
     def _policy(self, rules: LimitRules, *, group: bool) -> LimitPolicy:
         overrides = rules.overrides

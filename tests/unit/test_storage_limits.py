@@ -19,6 +19,7 @@ from storage.models import (
     LimitKind,
     LimitPolicy,
     LimitReached,
+    LimitRules,
     NewJob,
     OverrideScope,
     QueueStats,
@@ -403,3 +404,27 @@ async def test_a_migrated_group_keeps_its_daily_limit_and_allow_list_entry(
     await limits.set_override(OverrideScope.CHAT, taken, 9, by=None)
     assert await limits.move_chat(other, taken) is False
     assert (await limits.rules_for(ALICE, taken, DAY)).overrides[OverrideScope.CHAT] == 9
+
+
+async def test_a_policy_rule_sees_the_rules_as_they_are_inside_the_insert(
+    database: Database, jobs: SqliteJobRepository,
+) -> None:
+    limits = SqliteLimitsRepository(database)
+    seen: list[LimitRules] = []
+
+    def rule(rules: LimitRules) -> LimitPolicy:
+        seen.append(rules)
+        return LimitPolicy(user_daily=rules.overrides.get(OverrideScope.USER, 5))
+
+    await limits.set_override(OverrideScope.USER, ALICE, 1, by=None)
+    await limits.grant(ALICE, DAY, 2)
+    assert isinstance(await jobs.create(new_job("a1"), rule), Created)
+    assert seen[-1].overrides == {OverrideScope.USER: 1} and seen[-1].granted == 2
+    reached = await jobs.create(new_job("a2"), rule)  # the override (1) applies: used up
+    assert isinstance(reached, LimitReached) and reached.limit == 1
+    await limits.set_override(OverrideScope.USER, ALICE, 3, by=None)  # raised meanwhile
+    assert isinstance(await jobs.create(new_job("a3"), rule), Created)
+    assert len(seen) == 3
+    # A duplicate request is answered before any rule is read.
+    assert isinstance(await jobs.create(new_job("a3"), rule), Duplicate)
+    assert len(seen) == 3
