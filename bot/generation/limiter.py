@@ -1,8 +1,9 @@
-"""Pacing for the YandexArt quotas.
+"""Pacing for the YandexArt quotas and Telegram's flood limits.
 
 Hand-written because the quotas count requests in a rolling window: a leaky bucket (aiolimiter)
 lets a full bucket plus a window's refill through in one window, i.e. up to twice the quota. It
-also serves waiters by priority, so a scarce poll budget goes to the jobs most likely done.
+also serves waiters by priority, so a scarce poll budget goes to the jobs most likely done, and
+counts each request from its answer (see `RollingWindowLimiter`).
 """
 
 from __future__ import annotations
