@@ -110,6 +110,18 @@ def token_of(text: Any) -> int | None:
     return int(match[1]) if match else None
 
 
+def answered_command(call: ApiCall) -> int | None:
+    """The message a call answers: a reply's target, or the message a reaction was put on."""
+    if call.method in PHOTO_METHODS | {"sendmessage"}:
+        reply = call.params.get("reply_parameters")
+        target = reply.get("message_id") if isinstance(reply, dict) else None
+    elif call.method == "setmessagereaction":
+        target = call.params.get("message_id")
+    else:
+        return None
+    return target if isinstance(target, int) else None
+
+
 class LagMonitor:
     """How late this process's event loop wakes up: if the emulators are starved of CPU, the
     times they record are late too."""
@@ -364,15 +376,9 @@ def measure(figures: RunFigures, scenario: Scenario, commands: list[Command],
         token = token_of(call.params.get("caption"))
         if call.method in PHOTO_METHODS and token is not None:
             photos[token].append(call)
-        if call.method in PHOTO_METHODS | {"sendmessage"} and isinstance(chat_id, int):
-            reply = call.params.get("reply_parameters")
-            if isinstance(reply, dict) and isinstance(reply.get("message_id"), int):
-                key = (chat_id, reply["message_id"])
-                replies[key] = min(replies.get(key, call.at), call.at)
-        message_id = call.params.get("message_id")
-        if (call.method == "setmessagereaction" and isinstance(chat_id, int)
-                and isinstance(message_id, int)):
-            key = (chat_id, message_id)
+        answered = answered_command(call)
+        if isinstance(chat_id, int) and answered is not None:
+            key = (chat_id, answered)
             replies[key] = min(replies.get(key, call.at), call.at)
         if call.method == "sendchataction" and isinstance(chat_id, int):
             actions[chat_id].append(call.at)
