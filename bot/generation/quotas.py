@@ -98,13 +98,6 @@ class Quotas:
             return LimitPolicy(exempt=True)
         return functools.partial(self._policy, group=is_group_chat(chat_id))
 
-    async def policy(self, user_id: int, chat_id: int, day: str) -> LimitPolicy:
-        """The same, resolved now."""
-        rule = self.policy_rule(user_id, chat_id)
-        if isinstance(rule, LimitPolicy):
-            return rule
-        return rule(await self.rules.rules_for(user_id, chat_id, day))
-
     def _policy(self, rules: LimitRules, *, group: bool) -> LimitPolicy:
         overrides = rules.overrides
         user = self._resolve(overrides, OverrideScope.USER, OverrideScope.USER_DEFAULT,
