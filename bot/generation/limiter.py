@@ -38,13 +38,13 @@ class RollingWindowLimiter:
     busy event loop can never squeeze more than `limit` into the server's window.
     """
 
-    def __init__(self, limit: int, window: float, *, margin: float = 0.0,
+    def __init__(self, limit: int, window: float, *,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if limit < 1 or window <= 0:
             raise ValueError("limit must be >= 1 and window > 0")
         self.limit = limit
         # A few milliseconds of slack for the server's own rounding.
-        self.window = window * (1 + margin) + 0.005
+        self.window = window + 0.005
         self.effective_limit = limit
         self._stamps: deque[Stamp] = deque(maxlen=limit)
         self._paused_until = 0.0

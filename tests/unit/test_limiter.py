@@ -105,7 +105,7 @@ async def test_fake_clock_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
         await real_sleep(0)
 
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
-    limiter = RollingWindowLimiter(2, 1.0, margin=0.0, clock=lambda: now[0])
+    limiter = RollingWindowLimiter(2, 1.0, clock=lambda: now[0])
     granted: list[float] = []
     for _ in range(5):
         await limiter.acquire()
@@ -130,7 +130,7 @@ async def test_short_hold_off_never_relaxes_the_limit(monkeypatch: pytest.Monkey
         await real_sleep(0)
 
     monkeypatch.setattr(asyncio, "sleep", fake_sleep)
-    limiter = RollingWindowLimiter(LIMIT, 10.0, margin=0.0, clock=lambda: now[0])
+    limiter = RollingWindowLimiter(LIMIT, 10.0, clock=lambda: now[0])
     granted: list[float] = []
     for _ in range(LIMIT):  # the window is now full until t = 10.005
         await limiter.acquire()
