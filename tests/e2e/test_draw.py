@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 
 from bot.generation import limiter
+from storage.admin import SqliteAccessRepository
+from storage.database import Database
 from storage.models import JobState
 from tests.e2e.harness import (
     jobs_in,
@@ -467,12 +469,19 @@ async def test_migration_service_message_moves_delivered_jobs(
             "migrate_to_chat_id": new_group}})
 
         async def moved() -> bool:
-            return [job.chat_id for job in await jobs_in(db_path)] == [new_group]
+            """The handler's last step too: the group's allow-list entry."""
+            db = await Database.open(db_path)
+            try:
+                allowed = (await SqliteAccessRepository(db).facts(ALICE, new_group)).chat_allowed
+            finally:
+                await db.close()
+            return allowed and [job.chat_id for job in await jobs_in(db_path)] == [new_group]
 
-        for _ in range(50):
+        for _ in range(100):
             if await moved():
                 break
             await asyncio.sleep(0.1)
+        assert await moved()
         # Alice is not on the list herself: the group's entry lets her draw there.
         telegram.user_message(chat_id=new_group, user_id=ALICE, chat_type="supergroup",
                               text="/draw@ourbot after the upgrade")
