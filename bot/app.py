@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import httpx
 from aiogram import BaseMiddleware, Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -46,6 +47,7 @@ from bot.texts import LanguageMiddleware
 from bot.web import Health, PollHeartbeat, WebServer, add_ops_routes, ops_application
 from bot.yandexart.auth import KeyFileError
 from bot.yandexart.setup import build_credentials, build_provider
+from bot.yandexart.transport import AiohttpTransport
 from handlers import build_router
 from storage.admin import SqliteAccessRepository, SqliteStatsRepository
 from storage.database import Database
@@ -58,6 +60,7 @@ log = logging.getLogger(__name__)
 
 HANDLER_DRAIN_SECONDS = 3.0
 WEBHOOK_SECRET_KEY = "webhook_secret"
+YANDEX_CONNECTIONS = 20  # at most 8 polls at once, plus submits and token exchanges
 
 
 class StartupError(Exception):
@@ -77,12 +80,15 @@ def build_bot(settings: Settings) -> Bot:
 
 def build_http_client(settings: Settings) -> httpx.AsyncClient:
     timeout = httpx.Timeout(settings.yandex_request_timeout, connect=10.0)
-    # Keep-alive as large as the pool: httpcore 1.0 closes an idle connection whenever the pool
-    # holds more than max_keepalive_connections in all (idle or not), so a smaller keep-alive
-    # limit churns TCP connections under load; and its pool bookkeeping grows with the square
-    # of the pool size, so the pool stays small (20 concurrent requests is ample for 50 polls/s).
-    limits = httpx.Limits(max_connections=20, max_keepalive_connections=20)
-    return httpx.AsyncClient(timeout=timeout, limits=limits)
+    return httpx.AsyncClient(timeout=timeout, transport=AiohttpTransport(_yandex_session))
+
+
+def _yandex_session() -> aiohttp.ClientSession:
+    # keepalive 5 s as httpx's default: a connection idle longer is not reused, since a server
+    # that closed it meanwhile would turn a submit into "maybe sent". trust_env: HTTPS_PROXY
+    # and friends apply, as they did with httpx's own transport.
+    connector = aiohttp.TCPConnector(limit=YANDEX_CONNECTIONS, keepalive_timeout=5)
+    return aiohttp.ClientSession(connector=connector, trust_env=True)
 
 
 class InFlightUpdates(BaseMiddleware):

@@ -437,7 +437,8 @@ class GenerationService:
                 return await self._end(job, JobState.EXPIRED, "deadline", "expired")
             due = time.time()
             try:
-                async with self._poll_turn(priority=submitted_at):
+                expected_ready = submitted_at + self.timing.expected_generation(last_pending or 0)
+                async with self._poll_turn(priority=expected_ready):
                     sent = time.time()
                     image = await self.provider.poll(job.operation_id)
                 self.metrics.yandex_call("poll", "ok")
@@ -458,7 +459,7 @@ class GenerationService:
 
     @contextlib.asynccontextmanager
     async def _poll_turn(self, priority: float) -> AsyncIterator[None]:
-        """A place in the poll quota (the oldest operations, most likely done, first) and one
+        """A place in the poll quota (the operations expected to be done soonest first) and one
         of the polls allowed at once."""
         if not self._paced:
             yield

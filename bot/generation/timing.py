@@ -3,7 +3,7 @@
 The first poll goes out when the fastest tenth of recent jobs was done, then polls follow at a
 step that splits the usual spread (10th to 90th percentile) in four, so an image waits a fraction
 of a second for its poll while a job costs only a few polls. Jobs running long are polled less
-and less often.
+and less often. When the poll budget is short, the jobs expected to be done soonest go first.
 """
 
 from __future__ import annotations
@@ -47,6 +47,18 @@ class GenerationTiming:
     def step(self) -> float:
         fast, slow = self.quantiles()
         return min(MAX_STEP, max(MIN_STEP, (slow - fast) / 4))
+
+    def expected_generation(self, still_running_at: float = 0.0) -> float:
+        """Expected generation time of a job last seen still running `still_running_at` seconds
+        after its submit: the mean of the recent times longer than that. A job that just
+        answered "not yet" thus ranks behind one not polled yet, which is likelier done."""
+        longer = [seconds for seconds in self._recent if seconds > still_running_at]
+        if not self._recent:
+            longer = [seconds for seconds in (DEFAULT_FAST, DEFAULT_SLOW)
+                      if seconds > still_running_at]
+        if not longer:  # running longer than any recent job
+            return still_running_at + self.step()
+        return sum(longer) / len(longer)
 
     def next_poll_in(self, elapsed: float) -> float:
         _, slow = self.quantiles()
