@@ -85,10 +85,10 @@ def build_http_client(settings: Settings) -> httpx.AsyncClient:
 
 def _yandex_session() -> aiohttp.ClientSession:
     # keepalive 5 s as httpx's default: a connection idle longer is not reused, since a server
-    # that closed it meanwhile would turn a submit into "maybe sent". trust_env: HTTPS_PROXY
-    # and friends apply, as they did with httpx's own transport.
+    # that closed it meanwhile would turn a submit into "maybe sent". (Proxies from the
+    # environment: the transport.)
     connector = aiohttp.TCPConnector(limit=YANDEX_CONNECTIONS, keepalive_timeout=5)
-    return aiohttp.ClientSession(connector=connector, trust_env=True)
+    return aiohttp.ClientSession(connector=connector)
 
 
 class InFlightUpdates(BaseMiddleware):

@@ -15,6 +15,7 @@ import aiosqlite
 
 log = logging.getLogger(__name__)
 
+PAGE_SIZE = 16384
 _MIGRATION_NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
 
@@ -36,6 +37,12 @@ class Database:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         connection = await aiosqlite.connect(path, isolation_level=None)
         connection.row_factory = aiosqlite.Row
+        # Images are ~1 MB blobs stored until delivered: 16 KB pages store, read and free one
+        # in ~2 ms of CPU instead of ~4 (a new database only: an existing one keeps its size),
+        # and FAST secure-delete frees its pages without first overwriting 1 MB with zeros
+        # (Debian's SQLite turns secure_delete on; ~3 ms per image).
+        await connection.execute(f"PRAGMA page_size={PAGE_SIZE:d}")
+        await connection.execute("PRAGMA secure_delete=FAST")
         await connection.execute("PRAGMA journal_mode=WAL")
         await connection.execute("PRAGMA busy_timeout=5000")
         await connection.execute("PRAGMA foreign_keys=ON")

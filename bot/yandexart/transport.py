@@ -13,6 +13,7 @@ connection broke after sending" (a submit may have been accepted). httpx-aiohttp
 from __future__ import annotations
 
 import asyncio
+import urllib.request
 from collections.abc import Callable
 
 import aiohttp
@@ -20,12 +21,18 @@ import httpx
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
-    """Reads each answer whole (the YandexArt answers are single JSON documents)."""
+    """Reads each answer whole (the YandexArt answers are single JSON documents).
+
+    HTTP(S)_PROXY and NO_PROXY apply, as with httpx's own transport; they are read once per
+    host. (aiohttp's trust_env would instead look them and ~/.netrc up again for every
+    request, in two worker threads, and a ~/.netrc entry would clash with our Authorization
+    header.)"""
 
     def __init__(self, session_factory: Callable[[], aiohttp.ClientSession]) -> None:
         # A factory: aiohttp's session must be made inside the running event loop.
         self._session_factory = session_factory
         self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self._session is None:
@@ -37,6 +44,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=request.headers.multi_items(),
                 data=await request.aread() or None,
                 allow_redirects=False,
+                proxy=self._proxy_for(request.url),
                 auto_decompress=False,  # httpx decodes per Content-Encoding
                 timeout=aiohttp.ClientTimeout(
                     sock_connect=timeout.get("connect"),
@@ -49,6 +57,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise _as_httpx(error) from error
         return httpx.Response(answer.status, headers=answer.raw_headers, content=body,
                               request=request)
+
+    def _proxy_for(self, url: httpx.URL) -> str | None:
+        key = (url.scheme, url.host)
+        if key not in self._proxies:
+            bypass = urllib.request.proxy_bypass(url.host)  # NO_PROXY
+            self._proxies[key] = None if bypass else urllib.request.getproxies().get(url.scheme)
+        return self._proxies[key]
 
     async def aclose(self) -> None:
         if self._session is not None:

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import sqlite3
 from importlib import resources
 from pathlib import Path
 
 import pytest
 
-from storage.database import Database
+from storage.database import PAGE_SIZE, Database
 from storage.jobs import SqliteJobRepository
 from storage.models import (
     REFUNDED_STATES,
@@ -84,7 +86,23 @@ async def test_open_creates_folder_wal_and_migrations(tmp_path: Path, database: 
     assert await pragma(database, "user_version") == migration_count()
     assert await database.schema_version() == migration_count()
     assert await pragma(database, "foreign_keys") == 1
+    assert await pragma(database, "page_size") == PAGE_SIZE
+    assert await pragma(database, "secure_delete") == 2  # FAST
     assert await count_rows(database, "jobs") == 0
+
+
+async def test_an_existing_database_keeps_its_page_size(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with contextlib.closing(sqlite3.connect(path)) as old:
+        old.execute("PRAGMA page_size=4096")
+        old.execute("PRAGMA journal_mode=WAL")
+        old.execute("CREATE TABLE leftover (x)")
+    database = await Database.open(path)
+    try:
+        assert await pragma(database, "page_size") == 4096
+        assert await database.schema_version() == migration_count()
+    finally:
+        await database.close()
 
 
 async def test_reopening_does_not_rerun_migrations(

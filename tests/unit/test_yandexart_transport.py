@@ -118,3 +118,47 @@ async def test_a_slow_answer_is_a_read_timeout(server: str) -> None:
     async with client(timeout=0.2) as http:
         with pytest.raises(httpx.ReadTimeout):
             await http.get(server + "/slow")
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[tuple[str, list[str]]]:
+    """A forward proxy that answers every request itself and notes which URL it was for."""
+    seen: list[str] = []
+
+    async def forward(request: web.Request) -> web.Response:
+        seen.append(str(request.url))
+        return web.json_response({"via": "proxy"})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", forward)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    yield f"http://127.0.0.1:{runner.addresses[0][1]}", seen
+    await runner.cleanup()
+
+
+async def test_the_environments_proxy_is_used(
+    proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, seen = proxy
+    monkeypatch.setenv("HTTP_PROXY", address)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    async with client() as http:
+        answer = await http.get("http://operation.example.invalid/operations/op-1")
+    assert answer.json() == {"via": "proxy"}
+    assert seen == ["http://operation.example.invalid/operations/op-1"]
+
+
+async def test_no_proxy_hosts_are_reached_directly(
+    server: str, proxy: tuple[str, list[str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    address, seen = proxy
+    monkeypatch.setenv("HTTP_PROXY", address)
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    async with client() as http:
+        answer = await http.get(server + "/echo")
+    assert answer.json()["method"] == "GET"
+    assert seen == []
