@@ -73,6 +73,14 @@ class Database:
             await self._connection.execute("ROLLBACK")
 
     @asynccontextmanager
+    async def single_statement(self) -> AsyncIterator[aiosqlite.Connection]:
+        """For a change that is one statement: SQLite commits it on its own (autocommit), so
+        it needs no BEGIN/COMMIT around it, one trip to aiosqlite's thread instead of three.
+        It still waits for a running transaction, so it never lands inside another's."""
+        async with self._lock:
+            yield self._connection
+
+    @asynccontextmanager
     async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
         """Reads wait for a running transaction, so they never see half of one."""
         async with self._lock:

@@ -157,22 +157,21 @@ class SqliteJobRepository:
         return {int(row[0]): int(row[1]) for row in rows}
 
     async def mark_submitting(self, job_id: int) -> Job | None:
-        async with self._db.transaction() as connection:
-            changed = await _move(connection, job_id, JobState.QUEUED, JobState.SUBMITTING,
-                                  "attempts = attempts + 1")
-            if not changed:
-                return None
-            return await _one(connection, "SELECT * FROM jobs WHERE id = ?", (job_id,))
+        async with self._db.single_statement() as connection:
+            return await _one(connection, _move_sql("attempts = attempts + 1") + " RETURNING *",
+                              _move_params(job_id, JobState.QUEUED, JobState.SUBMITTING))
 
     async def requeue(self, job_id: int) -> bool:
-        async with self._db.transaction() as connection:
+        async with self._db.single_statement() as connection:
             return await _move(connection, job_id, JobState.SUBMITTING, JobState.QUEUED)
 
-    async def mark_submitted(self, job_id: int, operation_id: str) -> bool:
-        async with self._db.transaction() as connection:
-            return await _move(connection, job_id, JobState.SUBMITTING, JobState.SUBMITTED,
-                               "operation_id = :operation_id, submitted_at = :now",
-                               operation_id=operation_id)
+    async def mark_submitted(self, job_id: int, operation_id: str) -> Job | None:
+        async with self._db.single_statement() as connection:
+            return await _one(
+                connection,
+                _move_sql("operation_id = :operation_id, submitted_at = :now") + " RETURNING *",
+                _move_params(job_id, JobState.SUBMITTING, JobState.SUBMITTED,
+                             operation_id=operation_id))
 
     async def store_image(self, job_id: int, image: bytes) -> bool:
         async with self._db.transaction() as connection:
@@ -227,14 +226,14 @@ class SqliteJobRepository:
             return True
 
     async def set_status_message(self, job_id: int, message_id: int | None) -> None:
-        async with self._db.transaction() as connection:
+        async with self._db.single_statement() as connection:
             await connection.execute(
                 "UPDATE jobs SET status_message_id = ?, updated_at = ? WHERE id = ?",
                 (message_id, time.time(), job_id),
             )
 
     async def move_chat(self, old_chat_id: int, new_chat_id: int) -> int:
-        async with self._db.transaction() as connection:
+        async with self._db.single_statement() as connection:
             cursor = await connection.execute(
                 "UPDATE jobs SET chat_id = ?, thread_id = NULL, updated_at = ? WHERE chat_id = ?",
                 (new_chat_id, time.time(), old_chat_id),
@@ -277,13 +276,21 @@ async def _check(connection: aiosqlite.Connection, new: NewJob,
 
 async def _move(connection: aiosqlite.Connection, job_id: int, current: JobState,
                 target: JobState, extra_sets: str = "", **extra: Any) -> bool:
-    sets = "state = :target, updated_at = :now" + (f", {extra_sets}" if extra_sets else "")
-    cursor = await connection.execute(
-        f"UPDATE jobs SET {sets} WHERE id = :id AND state = :current",
-        {"target": target.value, "current": current.value, "now": time.time(), "id": job_id,
-         **extra},
-    )
+    cursor = await connection.execute(_move_sql(extra_sets),
+                                      _move_params(job_id, current, target, **extra))
     return cursor.rowcount == 1
+
+
+def _move_sql(extra_sets: str = "") -> str:
+    """A guarded state change: it happens only if the job is still in the expected state."""
+    sets = "state = :target, updated_at = :now" + (f", {extra_sets}" if extra_sets else "")
+    return f"UPDATE jobs SET {sets} WHERE id = :id AND state = :current"
+
+
+def _move_params(job_id: int, current: JobState, target: JobState,
+                 **extra: Any) -> dict[str, Any]:
+    return {"target": target.value, "current": current.value, "now": time.time(), "id": job_id,
+            **extra}
 
 
 def _fields(new: NewJob) -> dict[str, Any]:

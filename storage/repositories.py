@@ -65,7 +65,9 @@ class JobRepository(Protocol):
     async def requeue(self, job_id: int) -> bool:
         """submitting -> queued, for a submit the server surely did not accept."""
 
-    async def mark_submitted(self, job_id: int, operation_id: str) -> bool: ...
+    async def mark_submitted(self, job_id: int, operation_id: str) -> Job | None:
+        """The submitted job; None if it had left `submitting` meanwhile."""
+        ...
 
     async def store_image(self, job_id: int, image: bytes) -> bool:
         """submitted (or submitting, for an API that answers with the image) -> generated,

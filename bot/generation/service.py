@@ -58,6 +58,7 @@ SWEEP_SECONDS = 2.0  # how often queued jobs are checked against their deadline
 QUEUE_SHOWN = 200  # waiting jobs that are told their place in the queue
 # Fresh images kept in memory for their send; past that they are read back from SQLite at their
 # turn, so 200 images waiting for Telegram do not all sit in memory.
+REREAD_QUEUE_AFTER = 0.05  # seconds waited for the submit quota before the queue is read again
 MAX_IMAGES_HELD = 4
 # Each answer with an image is ~1.4 MB of JSON, decoded into another ~2.4 MB: a bound on polls in
 # flight bounds that memory (a poll takes a round trip, 8 at once allow 80 a second even at 100 ms).
@@ -219,8 +220,10 @@ class GenerationService:
             await self._sleep_until_woken(min(self._next_retry_in(), SWEEP_SECONDS))
             return
         if self._paced:
+            asked = time.monotonic()
             stamp = await self._submits.acquire()
-            job = await self._next_submittable()  # the order may have changed meanwhile
+            if time.monotonic() - asked > REREAD_QUEUE_AFTER:
+                job = await self._next_submittable()  # the order may have changed meanwhile
             if job is None:
                 self._submits.done(stamp)
                 return
@@ -364,15 +367,14 @@ class GenerationService:
         self.metrics.yandex_call("submit", "ok")
         if isinstance(outcome, Finished):
             return await self._generated(claimed, outcome.image, time.time())
-        if not await self.jobs.mark_submitted(job.id, outcome.operation_id):
+        submitted = await self.jobs.mark_submitted(job.id, outcome.operation_id)
+        if submitted is None:
             log.warning("job %s: state changed during submit; operation %s dropped",
                         job.id, outcome.operation_id)
             return None
-        submitted = await self.jobs.get(job.id)
-        if submitted is not None:
-            log.info("job %s: submitted chat=%s user=%s operation=%s queued=%.1fs attempt=%d",
-                     job.id, job.chat_id, job.user_id, outcome.operation_id,
-                     (submitted.submitted_at or 0) - job.created_at, submitted.attempts)
+        log.info("job %s: submitted chat=%s user=%s operation=%s queued=%.1fs attempt=%d",
+                 job.id, job.chat_id, job.user_id, outcome.operation_id,
+                 (submitted.submitted_at or 0) - job.created_at, submitted.attempts)
         return submitted
 
     def _submitted(self, job_id: int) -> None:

@@ -138,6 +138,51 @@ async def test_transaction_rolls_back_on_error(database: Database) -> None:
     assert await count_rows(database, "jobs") == 0
 
 
+async def test_a_single_statement_waits_for_a_running_transaction(database: Database) -> None:
+    """A one-statement change (no BEGIN of its own) must not land inside another coroutine's
+    open transaction, or that transaction's rollback would undo it."""
+    jobs = SqliteJobRepository(database)
+    job = await created(jobs, "1:1")
+    inside, abort = asyncio.Event(), asyncio.Event()
+
+    async def failing_transaction() -> None:
+        with pytest.raises(RuntimeError):
+            async with database.transaction() as connection:
+                await connection.execute("UPDATE jobs SET prompt = 'changed' WHERE id = ?",
+                                         (job.id,))
+                inside.set()
+                await abort.wait()
+                raise RuntimeError("abort")
+
+    transaction = asyncio.create_task(failing_transaction())
+    await inside.wait()
+    status = asyncio.create_task(jobs.set_status_message(job.id, 42))
+    await asyncio.sleep(0.05)
+    assert not status.done()
+    abort.set()
+    await transaction
+    await status
+    stored = await jobs.get(job.id)
+    assert stored is not None
+    assert stored.status_message_id == 42 and stored.prompt == job.prompt
+
+
+async def test_a_single_statement_is_committed_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "bot.sqlite3"
+    database = await Database.open(path)
+    try:
+        jobs = SqliteJobRepository(database)
+        job = await created(jobs, "1:1")
+        assert await jobs.mark_submitting(job.id) is not None
+        assert await jobs.mark_submitted(job.id, "op-1")
+        with contextlib.closing(sqlite3.connect(path)) as other:  # another process's view
+            row = other.execute("SELECT state, operation_id FROM jobs WHERE id = ?",
+                                (job.id,)).fetchone()
+        assert row == ("submitted", "op-1")
+    finally:
+        await database.close()
+
+
 # --- create, duplicates, limits --------------------------------------------------------------
 
 
@@ -287,9 +332,10 @@ async def test_mark_submitted_only_from_submitting(jobs: SqliteJobRepository) ->
     assert stored.state is JobState.QUEUED
 
     await jobs.mark_submitting(job.id)
-    assert await jobs.mark_submitted(job.id, "op-1")
+    returned = await jobs.mark_submitted(job.id, "op-1")
     stored = await jobs.get(job.id)
     assert stored is not None
+    assert returned == stored  # the row as stored, with no second read
     assert stored.state is JobState.SUBMITTED
     assert stored.operation_id == "op-1"
     assert stored.submitted_at is not None
