@@ -13,6 +13,8 @@ from pathlib import Path
 
 import aiosqlite
 
+from storage.turns import Turns
+
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 16384
@@ -23,13 +25,14 @@ class Database:
     """One aiosqlite connection shared by the whole process.
 
     Coroutines sharing a connection would interleave their transactions, so every transaction
-    holds `_lock`; BEGIN IMMEDIATE also keeps a second process from slipping in between a
-    limit check and the insert it guards.
+    holds a turn (`_turns`); BEGIN IMMEDIATE also keeps a second process from slipping in
+    between a limit check and the insert it guards. `urgent=True` goes before the waiting
+    others (the submit path: the submit quota is the scarcest thing the bot has).
     """
 
     def __init__(self, connection: aiosqlite.Connection) -> None:
         self._connection = connection
-        self._lock = asyncio.Lock()
+        self._turns = Turns()
 
     @classmethod
     async def open(cls, path: Path | str) -> Database:
@@ -52,12 +55,12 @@ class Database:
         return database
 
     async def close(self) -> None:
-        async with self._lock:
+        async with self._turns.hold():
             await self._connection.close()
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
+    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._turns.hold(urgent=urgent):
             try:
                 await self._connection.execute("BEGIN IMMEDIATE")
                 yield self._connection
@@ -73,17 +76,18 @@ class Database:
             await self._connection.execute("ROLLBACK")
 
     @asynccontextmanager
-    async def single_statement(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def single_statement(self, *, urgent: bool = False
+                               ) -> AsyncIterator[aiosqlite.Connection]:
         """For a change that is one statement: SQLite commits it on its own (autocommit), so
         it needs no BEGIN/COMMIT around it, one trip to aiosqlite's thread instead of three.
         It still waits for a running transaction, so it never lands inside another's."""
-        async with self._lock:
+        async with self._turns.hold(urgent=urgent):
             yield self._connection
 
     @asynccontextmanager
-    async def reading(self) -> AsyncIterator[aiosqlite.Connection]:
+    async def reading(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
         """Reads wait for a running transaction, so they never see half of one."""
-        async with self._lock:
+        async with self._turns.hold(urgent=urgent):
             yield self._connection
 
     async def ping(self) -> None:

@@ -131,7 +131,7 @@ class SqliteJobRepository:
             )
 
     async def queued_in_order(self, limit: int) -> list[Job]:
-        async with self._db.reading() as connection:
+        async with self._db.reading(urgent=True) as connection:  # the submitter's next job
             return await _all(
                 connection,
                 f"{_QUEUE} SELECT jobs.* FROM ordered JOIN jobs USING (id) "
@@ -157,7 +157,7 @@ class SqliteJobRepository:
         return {int(row[0]): int(row[1]) for row in rows}
 
     async def mark_submitting(self, job_id: int) -> Job | None:
-        async with self._db.single_statement() as connection:
+        async with self._db.single_statement(urgent=True) as connection:
             return await _one(connection, _move_sql("attempts = attempts + 1") + " RETURNING *",
                               _move_params(job_id, JobState.QUEUED, JobState.SUBMITTING))
 
@@ -166,7 +166,7 @@ class SqliteJobRepository:
             return await _move(connection, job_id, JobState.SUBMITTING, JobState.QUEUED)
 
     async def mark_submitted(self, job_id: int, operation_id: str) -> Job | None:
-        async with self._db.single_statement() as connection:
+        async with self._db.single_statement(urgent=True) as connection:
             return await _one(
                 connection,
                 _move_sql("operation_id = :operation_id, submitted_at = :now") + " RETURNING *",

@@ -85,6 +85,13 @@ class Progress:
         task = asyncio.create_task(self._track(job, stopping), name=f"progress-{job.id}")
         self._jobs[job.id] = _Tracked(job, stopping, task)
 
+    def status_message_known(self, job: Job) -> None:
+        """The job's status message was stored after its tracking began (the submitter may
+        claim a job between its acknowledgement and that): edit it from now on."""
+        tracked = self._jobs.get(job.id)
+        if tracked is not None and tracked.job.status_message_id is None:
+            tracked.job = job
+
     async def stop(self, job_id: int) -> None:
         """Stop tracking; returns once no request of this job's tracking can still land."""
         tracked = self._jobs.pop(job_id, None)
@@ -170,23 +177,30 @@ class Progress:
         self._next_action.setdefault(place, self.clock() + self.action_every)
         shown: str | None = None
         while not stopping.is_set():
+            if job.status_message_id is None:
+                job = self._latest(job)
+                editing = job.status_message_id is not None
             now = self.clock()
             if acting and now >= self._action_due(place):
                 self._next_action[place] = now + self.action_every
                 acting = await self._chat_action(job)
-            if editing and now >= next_edit:
-                next_edit = now + edit_every
-                if self._may_edit(job, private):
+            if now >= next_edit and (editing or job.status_message_id is None):
+                next_edit = now + edit_every  # (unknown yet: looked for again by then)
+                if editing and self._may_edit(job, private):
                     text = texts.text(job.language, "working_for", elapsed=texts.elapsed(
                         job.language, self.wall_clock() - job.created_at))
                     if text != shown:
                         editing = await self._edit(job, text)
                         shown = text
             wake = min(self._action_due(place) if acting else math.inf,
-                       next_edit if editing else math.inf)
+                       next_edit if editing or job.status_message_id is None else math.inf)
             timeout = None if wake == math.inf else max(0.05, wake - self.clock())
             with suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout)
+
+    def _latest(self, job: Job) -> Job:
+        tracked = self._jobs.get(job.id)
+        return job if tracked is None else tracked.job
 
     def _action_due(self, place: ChatKey) -> float:
         return max(self._next_action.get(place, 0.0), self._busy_until.get(place[0], 0.0))

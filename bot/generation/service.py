@@ -155,7 +155,10 @@ class GenerationService:
         return len(pending)
 
     def launch(self, job: Job) -> None:
-        """A new queued job is in the database: let the submitter consider it."""
+        """A new queued job is in the database: let the submitter consider it. (It may have
+        claimed the job already, before its status message was stored: pass that on.)"""
+        if job.status_message_id is not None and job.id in self._tasks:
+            self.delivery.progress.status_message_known(job)
         self._wake.set()
 
     async def stop(self) -> None:

@@ -161,3 +161,40 @@ async def test_the_first_action_waits_one_interval_after_the_acknowledgement() -
     await asyncio.sleep(0.1)
     await tracking.stop(1)
     assert bot.actions
+
+
+@pytest.mark.usefixtures("fast")
+async def test_a_status_message_stored_after_tracking_began_is_edited_from_then_on() -> None:
+    bot = FakeBot()
+    tracking = tracker(bot)
+    tracking.start(make_job(status=None))  # claimed before its status message was stored
+    await asyncio.sleep(0.15)
+    assert bot.edits == []
+    tracking.status_message_known(make_job(status=10))
+    await asyncio.sleep(0.2)
+    await tracking.stop(1)
+    assert len(bot.edits) >= 1
+
+
+@pytest.mark.usefixtures("fast")
+async def test_a_job_without_a_status_message_does_not_spin(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress, "ACTION_EVERY", 0.2)
+    monkeypatch.setattr(progress, "PRIVATE_EDIT_EVERY", 0.2)
+    bot = FakeBot()
+    tracking = tracker(bot)
+    calls = 0
+    latest = tracking._latest
+
+    def counted(job: Job) -> Job:
+        nonlocal calls
+        calls += 1
+        return latest(job)
+
+    tracking._latest = counted  # type: ignore[method-assign]
+    tracking.start(make_job(status=None))
+    await asyncio.sleep(0.5)
+    await tracking.stop(1)
+    assert bot.edits == []
+    assert calls <= 6  # woken by its action and edit intervals (0.2 s), not every 50 ms

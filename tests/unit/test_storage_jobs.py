@@ -167,6 +167,28 @@ async def test_a_single_statement_waits_for_a_running_transaction(database: Data
     assert stored.status_message_id == 42 and stored.prompt == job.prompt
 
 
+async def test_the_submitters_read_goes_before_waiting_draws(database: Database) -> None:
+    jobs = SqliteJobRepository(database)
+    await created(jobs, "1:1")
+    inside, release = asyncio.Event(), asyncio.Event()
+
+    async def long_transaction() -> None:
+        async with database.transaction():
+            inside.set()
+            await release.wait()
+
+    holder = asyncio.create_task(long_transaction())
+    await inside.wait()
+    draws = [asyncio.create_task(jobs.create(new_job(f"2:{i}"))) for i in range(3)]
+    await asyncio.sleep(0.01)
+    read = asyncio.create_task(jobs.queued_in_order(10))
+    await asyncio.sleep(0.01)
+    release.set()
+    assert [job.request_key for job in await read] == ["1:1"]  # before the waiting inserts
+    await asyncio.gather(holder, *draws)
+    assert len(await jobs.queued_in_order(10)) == 4
+
+
 async def test_a_single_statement_is_committed_at_once(tmp_path: Path) -> None:
     path = tmp_path / "bot.sqlite3"
     database = await Database.open(path)
