@@ -58,7 +58,7 @@ SWEEP_SECONDS = 2.0  # how often queued jobs are checked against their deadline
 QUEUE_SHOWN = 200  # waiting jobs that are told their place in the queue
 # Fresh images kept in memory for their send; past that they are read back from SQLite at their
 # turn, so 200 images waiting for Telegram do not all sit in memory.
-REREAD_QUEUE_AFTER = 0.05  # seconds waited for the submit quota before the queue is read again
+SUBMIT_BATCH = 20  # queued jobs taken from one read of the queue while the quota has room
 MAX_IMAGES_HELD = 4
 # Each answer with an image is ~1.4 MB of JSON, decoded into another ~2.4 MB: a bound on polls in
 # flight bounds that memory (a poll takes a round trip, 8 at once allow 80 a second even at 100 ms).
@@ -218,33 +218,45 @@ class GenerationService:
             await asyncio.sleep(SWEEP_SECONDS)
 
     async def _submit_next(self) -> None:
-        job = await self._next_submittable()
-        if job is None or len(self._in_flight) >= self.settings.max_in_flight:
+        room = self.settings.max_in_flight - len(self._in_flight)
+        batch = await self._next_submittable(min(room, SUBMIT_BATCH)) if room > 0 else []
+        if not batch:
             await self._sleep_until_woken(min(self._next_retry_in(), SWEEP_SECONDS))
             return
-        if self._paced:
-            asked = time.monotonic()
+        if self._paced and self._submits.delay() > 0:
+            # One waits for the quota; then the queue is read again: it may have changed.
             stamp = await self._submits.acquire()
-            if time.monotonic() - asked > REREAD_QUEUE_AFTER:
-                job = await self._next_submittable()  # the order may have changed meanwhile
-            if job is None:
+            batch = await self._next_submittable(1)
+            if not batch:
                 self._submits.done(stamp)
                 return
+            self._start(batch[0], stamp)
+            return
+        # The quota has room now: as many as it takes at once from one read of the queue.
+        for job in batch:
+            if not self._paced:
+                self._start(job)
+            elif self._submits.delay() > 0:
+                return
+            else:
+                self._start(job, await self._submits.acquire())
+
+    def _start(self, job: Job, stamp: Stamp | None = None) -> None:
+        if stamp is not None:
             self._submit_stamps[job.id] = stamp
         self._claim(job.id)
         self._claimed_queued.add(job.id)
         self._spawn(job)
 
-    async def _next_submittable(self) -> Job | None:
+    async def _next_submittable(self, count: int) -> list[Job]:
+        """The next `count` queued jobs in fair order, but those claimed or waiting to retry."""
         now = time.monotonic()
         for job_id, not_before in list(self._not_before.items()):
             if not_before <= now:
                 del self._not_before[job_id]
         skip = self._claimed_queued | set(self._not_before)
-        for job in await self.jobs.queued_in_order(len(skip) + 1):
-            if job.id not in skip:
-                return job
-        return None
+        queued = await self.jobs.queued_in_order(len(skip) + count)
+        return [job for job in queued if job.id not in skip][:count]
 
     def _next_retry_in(self) -> float:
         if not self._not_before:

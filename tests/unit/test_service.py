@@ -10,6 +10,7 @@ import pytest
 
 from bot.generation import service as service_module
 from bot.generation.delivery import Delivered, Delivery, DeliveryResult, ImageSource
+from bot.generation.limiter import RollingWindowLimiter
 from bot.generation.service import (
     GenerationService,
     ServiceSettings,
@@ -237,3 +238,72 @@ async def test_a_quick_retry_while_the_last_attempt_tidies_up_is_not_lost(
         await service.stop()
     assert delivery.sent == {result.job.id: b"jpeg of op2"}
     assert not service._in_flight  # no slot left claimed
+
+
+class CountingJobs(SqliteJobRepository):
+    """Counts the submitter's reads of the queue and notes the order of the submits."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.queue_reads = 0
+        self.submitted: list[str] = []
+
+    async def queued_in_order(self, limit: int) -> list[Job]:
+        self.queue_reads += 1
+        return await super().queued_in_order(limit)
+
+    async def mark_submitting(self, job_id: int) -> Job | None:
+        job = await super().mark_submitting(job_id)
+        if job is not None:
+            self.submitted.append(job.request_key)
+        return job
+
+
+async def queue(jobs: SqliteJobRepository, key: str, user_id: int) -> None:
+    result = await jobs.create(NewJob(
+        request_key=key, chat_id=user_id, thread_id=None, user_id=user_id, message_id=1,
+        language="en", prompt=key, options="{}", day="2026-11-25", deadline_at=1e12))
+    assert isinstance(result, Created)
+
+
+def quiet_service(jobs: SqliteJobRepository) -> GenerationService:
+    service = GenerationService(
+        jobs=jobs, provider=InstantProvider(),
+        delivery=HeldDelivery(),  # type: ignore[arg-type]  # what the service calls of it
+        settings=ServiceSettings(),
+    )
+    service.timing.extend([30.0] * 20)  # no poll during the test
+    return service
+
+
+async def test_with_room_in_the_quota_one_read_of_the_queue_starts_many(
+    database: Database,
+) -> None:
+    jobs = CountingJobs(database)
+    for number in range(12):
+        await queue(jobs, f"k{number}", user_id=100 + number)
+    service = quiet_service(jobs)
+    await service.start()
+    try:
+        await wait_until(lambda: len(jobs.submitted) == 12)
+    finally:
+        await service.stop()
+    assert jobs.queue_reads <= 3  # not one (or two) per job
+
+
+async def test_after_waiting_for_the_quota_the_queue_is_read_again(database: Database) -> None:
+    jobs = CountingJobs(database)
+    for number in range(4):
+        await queue(jobs, f"heavy{number}", user_id=1)
+    service = quiet_service(jobs)
+    service._submits = RollingWindowLimiter(2, 0.5)  # two submits per half second
+    await service.start()
+    try:
+        await wait_until(lambda: len(jobs.submitted) == 2)
+        await queue(jobs, "light", user_id=2)  # arrives while the submitter waits
+        service.launch(await jobs.get(5))  # type: ignore[arg-type]
+        await wait_until(lambda: len(jobs.submitted) == 5)
+    finally:
+        await service.stop()
+    # The light user's job was queued last but goes first once the quota has room again.
+    assert jobs.submitted[:3] == ["heavy0", "heavy1", "light"]
