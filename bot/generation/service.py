@@ -56,9 +56,9 @@ T = TypeVar("T")
 STOP_GRACE_SECONDS = 5.0  # how long shutdown waits for a request already on the wire
 SWEEP_SECONDS = 2.0  # how often queued jobs are checked against their deadline
 QUEUE_SHOWN = 200  # waiting jobs that are told their place in the queue
+SUBMIT_BATCH = 20  # queued jobs taken from one read of the queue while the quota has room
 # Fresh images kept in memory for their send; past that they are read back from SQLite at their
 # turn, so 200 images waiting for Telegram do not all sit in memory.
-SUBMIT_BATCH = 20  # queued jobs taken from one read of the queue while the quota has room
 MAX_IMAGES_HELD = 4
 # Each answer with an image is ~1.4 MB of JSON, decoded into another ~2.4 MB: a bound on polls in
 # flight bounds that memory (a poll takes a round trip, 8 at once allow 80 a second even at 100 ms).

@@ -54,7 +54,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             ) as answer:
                 body = await answer.read()
         except Exception as error:
-            raise _as_httpx(error) from error
+            mapped = _as_httpx(error)
+            if mapped is None:
+                raise
+            raise mapped from error
         return httpx.Response(answer.status, headers=answer.raw_headers, content=body,
                               request=request)
 
@@ -71,9 +74,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             self._session = None
 
 
-def _as_httpx(error: Exception) -> Exception:
+def _as_httpx(error: Exception) -> httpx.TransportError | None:
     """Which httpx error an aiohttp failure is, erring towards "the request may have been
-    sent" whenever aiohttp cannot say it was not."""
+    sent" whenever aiohttp cannot say it was not; None for anything else (a bug: re-raised)."""
     message = f"{type(error).__name__}: {error}"
     if isinstance(error, aiohttp.ConnectionTimeoutError):  # connecting, or waiting for the pool
         return httpx.ConnectTimeout(message)
@@ -85,4 +88,4 @@ def _as_httpx(error: Exception) -> Exception:
         return httpx.UnsupportedProtocol(message)
     if isinstance(error, aiohttp.ClientError | OSError):
         return httpx.ReadError(message)
-    return error
+    return None

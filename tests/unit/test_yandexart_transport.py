@@ -13,7 +13,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from bot.yandexart.transport import AiohttpTransport
+from bot.yandexart.transport import AiohttpTransport, _as_httpx
 
 
 def client(timeout: float = 5.0) -> httpx.AsyncClient:
@@ -162,3 +162,10 @@ async def test_no_proxy_hosts_are_reached_directly(
         answer = await http.get(server + "/echo")
     assert answer.json()["method"] == "GET"
     assert seen == []
+
+
+def test_anything_but_a_network_failure_is_left_to_be_raised_as_it_is() -> None:
+    assert _as_httpx(RuntimeError("a bug, not the network")) is None
+    assert isinstance(_as_httpx(aiohttp.ServerDisconnectedError()), httpx.ReadError)
+    assert isinstance(_as_httpx(aiohttp.SocketTimeoutError()), httpx.ReadTimeout)
+    assert isinstance(_as_httpx(aiohttp.ConnectionTimeoutError()), httpx.ConnectTimeout)
