@@ -225,12 +225,14 @@ class SqliteJobRepository:
             await connection.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
             return True
 
-    async def set_status_message(self, job_id: int, message_id: int | None) -> None:
+    async def set_status_message(self, job_id: int, message_id: int | None) -> bool:
         async with self._db.single_statement() as connection:
-            await connection.execute(
-                "UPDATE jobs SET status_message_id = ?, updated_at = ? WHERE id = ?",
+            cursor = await connection.execute(
+                "UPDATE jobs SET status_message_id = ?, updated_at = ? "
+                f"WHERE id = ? AND state IN ({_UNFINISHED})",
                 (message_id, time.time(), job_id),
             )
+            return cursor.rowcount == 1
 
     async def move_chat(self, old_chat_id: int, new_chat_id: int) -> int:
         async with self._db.single_statement() as connection:

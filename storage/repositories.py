@@ -86,7 +86,9 @@ class JobRepository(Protocol):
         """Any unfinished state -> a final one (refused, failed, expired, cancelled,
         undeliverable); the image, if any, is dropped."""
 
-    async def set_status_message(self, job_id: int, message_id: int | None) -> None: ...
+    async def set_status_message(self, job_id: int, message_id: int | None) -> bool:
+        """False if the job had already finished: nothing is stored."""
+        ...
 
     async def move_chat(self, old_chat_id: int, new_chat_id: int) -> int:
         """A group became a supergroup: its jobs follow it. Returns how many moved."""

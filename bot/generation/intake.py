@@ -82,8 +82,12 @@ class Intake:
                  job.request_key)
         status_message_id = await self.delivery.acknowledge(job)
         if status_message_id is not None:
-            await self.jobs.set_status_message(job.id, status_message_id)
             job = replace(job, status_message_id=status_message_id)
+            if not await self.jobs.set_status_message(job.id, status_message_id):
+                # The submitter took it at once and it has ended already (a refused prompt,
+                # say), its notice sent as a message of its own: "working…" would stay.
+                await self.delivery.remove_status(job)
+                return
         self.service.launch(job)
 
     def now(self) -> datetime:

@@ -475,6 +475,14 @@ async def test_set_status_message(jobs: SqliteJobRepository) -> None:
     assert stored is not None and stored.status_message_id is None
 
 
+async def test_a_finished_job_takes_no_status_message(jobs: SqliteJobRepository) -> None:
+    job = await created(jobs, "a")
+    assert await jobs.finish(job.id, JobState.REFUSED, "refused")
+    assert not await jobs.set_status_message(job.id, 77)
+    stored = await jobs.get(job.id)
+    assert stored is not None and stored.status_message_id is None
+
+
 async def test_move_chat(jobs: SqliteJobRepository) -> None:
     first = await created(jobs, "a", chat=-1, thread=5)
     second = await created(jobs, "b", chat=-1)
