@@ -59,8 +59,8 @@ class Database:
             await self._connection.close()
 
     @asynccontextmanager
-    async def transaction(self, *, urgent: bool = False) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._turns.hold(urgent=urgent):
+    async def transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._turns.hold():
             try:
                 await self._connection.execute("BEGIN IMMEDIATE")
                 yield self._connection

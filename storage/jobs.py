@@ -158,8 +158,8 @@ class SqliteJobRepository:
 
     async def mark_submitting(self, job_id: int) -> Job | None:
         async with self._db.single_statement(urgent=True) as connection:
-            return await _one(connection, _move_sql("attempts = attempts + 1") + " RETURNING *",
-                              _move_params(job_id, JobState.QUEUED, JobState.SUBMITTING))
+            return await _moved(connection, job_id, JobState.QUEUED, JobState.SUBMITTING,
+                                "attempts = attempts + 1")
 
     async def requeue(self, job_id: int) -> bool:
         async with self._db.single_statement() as connection:
@@ -167,11 +167,9 @@ class SqliteJobRepository:
 
     async def mark_submitted(self, job_id: int, operation_id: str) -> Job | None:
         async with self._db.single_statement(urgent=True) as connection:
-            return await _one(
-                connection,
-                _move_sql("operation_id = :operation_id, submitted_at = :now") + " RETURNING *",
-                _move_params(job_id, JobState.SUBMITTING, JobState.SUBMITTED,
-                             operation_id=operation_id))
+            return await _moved(connection, job_id, JobState.SUBMITTING, JobState.SUBMITTED,
+                                "operation_id = :operation_id, submitted_at = :now",
+                                operation_id=operation_id)
 
     async def store_image(self, job_id: int, image: bytes) -> bool:
         async with self._db.transaction() as connection:
@@ -281,6 +279,13 @@ async def _move(connection: aiosqlite.Connection, job_id: int, current: JobState
     cursor = await connection.execute(_move_sql(extra_sets),
                                       _move_params(job_id, current, target, **extra))
     return cursor.rowcount == 1
+
+
+async def _moved(connection: aiosqlite.Connection, job_id: int, current: JobState,
+                 target: JobState, extra_sets: str = "", **extra: Any) -> Job | None:
+    """`_move`, returning the job as it now is (None if it was not in `current`)."""
+    return await _one(connection, _move_sql(extra_sets) + " RETURNING *",
+                      _move_params(job_id, current, target, **extra))
 
 
 def _move_sql(extra_sets: str = "") -> str:
