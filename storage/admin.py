@@ -71,7 +71,7 @@ class SqliteAccessRepository:
             return cursor.rowcount == 1
 
     async def move_chat(self, old_chat_id: int, new_chat_id: int) -> bool:
-        async with self._db.transaction() as connection:
+        async with self._db.single_statement() as connection:
             cursor = await connection.execute(
                 "UPDATE OR IGNORE allowlist SET subject_id = ? WHERE subject_id = ?",
                 (new_chat_id, old_chat_id),

@@ -43,7 +43,7 @@ class SqliteLimitsRepository:
             return cursor.rowcount == 1
 
     async def move_chat(self, old_chat_id: int, new_chat_id: int) -> bool:
-        async with self._db.transaction() as connection:
+        async with self._db.single_statement() as connection:
             # OR IGNORE: an override the new id already has wins, and the old one stays.
             cursor = await connection.execute(
                 "UPDATE OR IGNORE limit_overrides SET subject_id = ?, updated_at = ? "
