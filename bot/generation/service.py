@@ -17,7 +17,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -453,12 +453,19 @@ class GenerationService:
                 log.warning("job %s: operation %s passed the deadline", job.id, job.operation_id)
                 return await self._end(job, JobState.EXPIRED, "deadline", "expired")
             due = time.time()
+            expected_ready = submitted_at + self.timing.expected_generation(last_pending or 0)
             try:
-                expected_ready = submitted_at + self.timing.expected_generation(last_pending or 0)
-                async with self._poll_turn(priority=expected_ready):
+                async with self._poll_turn(priority=expected_ready) as answered:
                     sent = time.time()
                     image = await self.provider.poll(job.operation_id)
-                self.metrics.yandex_call("poll", "ok")
+                    answered()
+                    self.metrics.yandex_call("poll", "ok")
+                    if image is not None:
+                        # Stored before the poll's place is given up: the images between the
+                        # wire and SQLite stay as few as the polls allowed at once.
+                        ready_after = learned_generation(sent - submitted_at, last_pending,
+                                                         sent - due)
+                        return await self._generated(job, image, submitted_at, ready_after)
             except YandexArtError as error:
                 self.metrics.yandex_call("poll", call_outcome(error))
                 failures += 1
@@ -466,23 +473,25 @@ class GenerationService:
                     return await self.jobs.get(job.id)
                 continue
             elapsed = sent - submitted_at
-            if image is not None:
-                ready_after = learned_generation(elapsed, last_pending, sent - due)
-                return await self._generated(job, image, submitted_at, ready_after)
             failures = 0
             last_pending = elapsed
             interval = naive or self.timing.next_poll_in(elapsed)
             await self._sleep_within_deadline(job, interval)
 
     @contextlib.asynccontextmanager
-    async def _poll_turn(self, priority: float) -> AsyncIterator[None]:
+    async def _poll_turn(self, priority: float) -> AsyncIterator[Callable[[], None]]:
         """A place in the poll quota (the operations expected to be done soonest first) and one
-        of the polls allowed at once."""
+        of the polls allowed at once, kept until the block ends. Yields `answered`, to call when
+        the answer came: the quota counts the poll from then on."""
         if not self._paced:
-            yield
+            yield lambda: None
             return
-        async with self._polls.slot(priority), self._downloads:
-            yield
+        stamp = await self._polls.acquire(priority)
+        try:
+            async with self._downloads:
+                yield lambda: self._polls.done(stamp)
+        finally:
+            self._polls.done(stamp)
 
     async def _poll_failed(self, job: Job, error: YandexArtError, failures: int) -> bool:
         """True if the job ended; otherwise it is polled again after a backoff."""

@@ -307,3 +307,57 @@ async def test_after_waiting_for_the_quota_the_queue_is_read_again(database: Dat
         await service.stop()
     # The light user's job was queued last but goes first once the quota has room again.
     assert jobs.submitted[:3] == ["heavy0", "heavy1", "light"]
+
+
+class SlowStoreJobs(SqliteJobRepository):
+    """Each image is written to SQLite only once `written` is set."""
+
+    def __init__(self, database: Database) -> None:
+        super().__init__(database)
+        self.written = asyncio.Event()
+        self.storing = 0
+
+    async def store_image(self, job_id: int, image: bytes) -> bool:
+        self.storing += 1
+        await self.written.wait()
+        return await super().store_image(job_id, image)
+
+
+class CountingPolls(InstantProvider):
+    def __init__(self) -> None:
+        super().__init__()
+        self.polls = 0
+
+    async def poll(self, operation_id: str) -> bytes | None:
+        self.polls += 1
+        return await super().poll(operation_id)
+
+
+async def test_an_image_is_in_sqlite_before_its_poll_gives_up_its_place(
+    database: Database, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # With one poll at once, the second job is polled only once the first one's image is
+    # stored: decoded images waiting for SQLite are bounded like the polls themselves.
+    monkeypatch.setattr(service_module, "MAX_POLLS_AT_ONCE", 1)
+    jobs = SlowStoreJobs(database)
+    provider = CountingPolls()
+    delivery = HeldDelivery()
+    delivery.release.set()
+    service = GenerationService(
+        jobs=jobs, provider=provider,
+        delivery=delivery,  # type: ignore[arg-type]  # what the service calls of it
+        settings=ServiceSettings(),
+    )
+    service.timing.extend([0.01] * 20)  # poll at once
+    await queue(jobs, "first", user_id=1)
+    await queue(jobs, "second", user_id=2)
+    await service.start()
+    try:
+        await wait_until(lambda: jobs.storing == 1)
+        await asyncio.sleep(0.3)
+        assert provider.polls == 1  # the other poll waits for the write
+        jobs.written.set()
+        await wait_until(lambda: len(delivery.sent) == 2)
+    finally:
+        await service.stop()
+    assert provider.polls == 2
