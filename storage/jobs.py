@@ -30,17 +30,25 @@ from storage.sql import Params, fetch_int, fetch_row, fetch_rows
 _UNFINISHED = ", ".join(f"'{state}'" for state in sorted(UNFINISHED_STATES))
 _REFUNDED = ", ".join(f"'{state}'" for state in sorted(REFUNDED_STATES))
 
+# The new job, inserted only if its request is new and it breaks no limit (`_guards`): the check
+# and the insert are one statement.
 _INSERT = """
 INSERT INTO jobs (request_key, chat_id, thread_id, user_id, message_id, language, prompt,
                   options, state, day, created_at, updated_at, deadline_at)
-VALUES (:request_key, :chat_id, :thread_id, :user_id, :message_id, :language, :prompt,
-        :options, 'queued', :day, :now, :now, :deadline_at)
+SELECT :request_key, :chat_id, :thread_id, :user_id, :message_id, :language, :prompt,
+       :options, 'queued', :day, :now, :now, :deadline_at
+WHERE NOT EXISTS (SELECT 1 FROM jobs WHERE request_key = :request_key)
 """
-_USED_ON = f"SELECT count(*) FROM jobs WHERE user_id = ? AND day = ? AND state NOT IN ({_REFUNDED})"
-_CHAT_USED_ON = (
-    f"SELECT count(*) FROM jobs WHERE chat_id = ? AND day = ? AND state NOT IN ({_REFUNDED})")
-_ALL_USED_ON = f"SELECT count(*) FROM jobs WHERE day = ? AND state NOT IN ({_REFUNDED})"
-_ACTIVE = f"SELECT count(*) FROM jobs WHERE user_id = ? AND state IN ({_UNFINISHED})"
+# What counts against each limit, with a job's fields as the parameters.
+_USED = {
+    LimitKind.USER: "SELECT count(*) FROM jobs WHERE user_id = :user_id AND day = :day "
+                    f"AND state NOT IN ({_REFUNDED})",
+    LimitKind.CHAT: "SELECT count(*) FROM jobs WHERE chat_id = :chat_id AND day = :day "
+                    f"AND state NOT IN ({_REFUNDED})",
+    LimitKind.GLOBAL: f"SELECT count(*) FROM jobs WHERE day = :day AND state NOT IN ({_REFUNDED})",
+    LimitKind.ACTIVE: "SELECT count(*) FROM jobs WHERE user_id = :user_id "
+                      f"AND state IN ({_UNFINISHED})",
+}
 
 # Fair serving order of the queued jobs: round-robin across users and chats rather than FIFO.
 # A job's turn is max(its rank among its user's unfinished jobs, its rank among its chat's),
@@ -68,24 +76,27 @@ class SqliteJobRepository:
     async def create(self, new: NewJob,
                      policy: LimitPolicy | PolicyRule = NO_LIMITS) -> CreateResult:
         async with self._db.transaction() as connection:
+            if not isinstance(policy, LimitPolicy):
+                policy = policy(await read_rules(connection, new.user_id, new.chat_id, new.day))
+            limits = _applied(policy)
+            params = {**_fields(new), "now": time.time(),
+                      **{f"limit_{kind.value}": limit for kind, limit in limits}}
+            # Four trips to aiosqlite's thread with BEGIN and COMMIT; a duplicate or a refusal
+            # (rare) takes a few more to tell which it is.
+            job = await _one(connection, _INSERT + _guards(limits) + " RETURNING *", params)
+            if job is not None:
+                return Created(job)
             existing = await _one(connection, "SELECT * FROM jobs WHERE request_key = ?",
                                   (new.request_key,))
             if existing is not None:
                 return Duplicate(existing)
-            if not isinstance(policy, LimitPolicy):
-                policy = policy(await read_rules(connection, new.user_id, new.chat_id, new.day))
-            reached = None if policy.exempt else await _check(connection, new, policy)
-            if reached is not None:
-                await connection.execute(
-                    "INSERT INTO limit_refusals (day, user_id, chat_id, kind, at) "
-                    "VALUES (?, ?, ?, ?, ?)",
-                    (new.day, new.user_id, new.chat_id, reached.kind.value, time.time()),
-                )
-                return reached
-            params = {**_fields(new), "now": time.time()}
-            job = await _one(connection, _INSERT + " RETURNING *", params)
-        assert job is not None
-        return Created(job)
+            reached = await _check(connection, params, limits)
+            await connection.execute(
+                "INSERT INTO limit_refusals (day, user_id, chat_id, kind, at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (new.day, new.user_id, new.chat_id, reached.kind.value, time.time()),
+            )
+            return reached
 
     async def get(self, job_id: int) -> Job | None:
         async with self._db.reading() as connection:
@@ -109,16 +120,18 @@ class SqliteJobRepository:
 
     async def used_on(self, user_id: int, day: str) -> int:
         async with self._db.reading() as connection:
-            return await fetch_int(connection, _USED_ON, (user_id, day))
+            return await fetch_int(connection, _USED[LimitKind.USER],
+                                   {"user_id": user_id, "day": day})
 
     async def usage(self, user_id: int, chat_id: int, day: str) -> Usage:
+        params = {"user_id": user_id, "chat_id": chat_id, "day": day}
         async with self._db.reading() as connection:
-            return Usage(
-                user_today=await fetch_int(connection, _USED_ON, (user_id, day)),
-                chat_today=await fetch_int(connection, _CHAT_USED_ON, (chat_id, day)),
-                global_today=await fetch_int(connection, _ALL_USED_ON, (day,)),
-                user_active=await fetch_int(connection, _ACTIVE, (user_id,)),
-            )
+            row = await fetch_row(connection, "SELECT " + ", ".join(
+                f"({_USED[kind]})" for kind in (LimitKind.USER, LimitKind.CHAT,
+                                                LimitKind.GLOBAL, LimitKind.ACTIVE)), params)
+        assert row is not None
+        return Usage(user_today=row[0], chat_today=row[1], global_today=row[2],
+                     user_active=row[3])
 
     async def unfinished_of(self, user_id: int, chat_id: int | None = None) -> list[Job]:
         chat_filter = "" if chat_id is None else " AND chat_id = :chat"
@@ -251,27 +264,30 @@ class SqliteJobRepository:
         return [float(row[0]) for row in rows]
 
 
-async def _check(connection: aiosqlite.Connection, new: NewJob,
-                 policy: LimitPolicy) -> LimitReached | None:
-    """The first limit the new job would break, counted inside the caller's transaction."""
-    checks = (
-        (LimitKind.USER, policy.user_daily, _USED_ON, (new.user_id, new.day)),
-        (LimitKind.CHAT, policy.chat_daily, _CHAT_USED_ON, (new.chat_id, new.day)),
-        (LimitKind.GLOBAL, policy.global_daily, _ALL_USED_ON, (new.day,)),
-        (LimitKind.ACTIVE, policy.max_active, _ACTIVE, (new.user_id,)),
-    )
-    applied = [(kind, limit, sql, params) for kind, limit, sql, params in checks
-               if limit is not None]
-    if not applied:
-        return None
-    # One statement for all the counts: each statement is a trip to aiosqlite's thread.
-    row = await fetch_row(connection, "SELECT " + ", ".join(f"({sql})" for *_, sql, _ in applied),
-                          tuple(value for *_, params in applied for value in params))
-    assert row is not None
-    for (kind, limit, _, _), used in zip(applied, row, strict=True):
-        if used >= limit:
-            return LimitReached(used=used, limit=limit, kind=kind)
-    return None
+def _applied(policy: LimitPolicy) -> list[tuple[LimitKind, int]]:
+    """The limits a new job is checked against (none for the exempt)."""
+    if policy.exempt:
+        return []
+    limits = ((LimitKind.USER, policy.user_daily), (LimitKind.CHAT, policy.chat_daily),
+              (LimitKind.GLOBAL, policy.global_daily), (LimitKind.ACTIVE, policy.max_active))
+    return [(kind, limit) for kind, limit in limits if limit is not None]
+
+
+def _guards(limits: list[tuple[LimitKind, int]]) -> str:
+    """The insert's conditions: each limit still has room."""
+    return "".join(f" AND ({_USED[kind]}) < :limit_{kind.value}" for kind, _ in limits)
+
+
+async def _check(connection: aiosqlite.Connection, params: Params,
+                 limits: list[tuple[LimitKind, int]]) -> LimitReached:
+    """The first limit a job the guarded insert refused breaks (in the same transaction)."""
+    if limits:
+        row = await fetch_row(connection, "SELECT " + ", ".join(
+            f"({_USED[kind]})" for kind, _ in limits), params)
+        for (kind, limit), used in zip(limits, row or (), strict=True):
+            if used >= limit:
+                return LimitReached(used=used, limit=limit, kind=kind)
+    raise AssertionError("the insert was refused, yet no limit is reached")
 
 
 async def _move(connection: aiosqlite.Connection, job_id: int, current: JobState,

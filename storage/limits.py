@@ -10,6 +10,8 @@ from storage.database import Database
 from storage.models import DEFAULT_SCOPES, LimitRules, OverrideScope
 from storage.sql import fetch_int, fetch_rows
 
+_GRANTED = "granted"  # (read_rules: the grant's row among the overrides')
+
 
 class SqliteLimitsRepository:
     def __init__(self, database: Database) -> None:
@@ -77,17 +79,17 @@ async def read_rules(connection: aiosqlite.Connection, user_id: int, chat_id: in
                      day: str) -> LimitRules:
     """The overrides that apply to this user in this chat, and the user's grant for `day`
     (also read inside a job's insert transaction: `storage.jobs`)."""
-    rows = await fetch_rows(
+    rows = await fetch_rows(  # one statement: each is a trip to aiosqlite's thread
         connection,
         "SELECT scope, daily_limit FROM limit_overrides "
         "WHERE (scope = 'user' AND subject_id = :user) "
         "OR (scope = 'chat' AND subject_id = :chat) "
-        "OR scope IN ('user_default', 'chat_default', 'global')",
-        {"user": user_id, "chat": chat_id},
+        "OR scope IN ('user_default', 'chat_default', 'global') "
+        f"UNION ALL SELECT '{_GRANTED}', extra FROM limit_grants "
+        "WHERE user_id = :user AND day = :day",
+        {"user": user_id, "chat": chat_id, "day": day},
     )
-    granted = await fetch_int(
-        connection, "SELECT extra FROM limit_grants WHERE user_id = ? AND day = ?",
-        (user_id, day),
-    )
-    overrides = {OverrideScope(row[0]): None if row[1] is None else int(row[1]) for row in rows}
+    granted = sum(int(row[1]) for row in rows if row[0] == _GRANTED)
+    overrides = {OverrideScope(row[0]): None if row[1] is None else int(row[1])
+                 for row in rows if row[0] != _GRANTED}
     return LimitRules(overrides=overrides, granted=granted)

@@ -179,7 +179,11 @@ class Delivery:
         turn = self._chat_turns.setdefault(job.chat_id, _Turn())
         turn.users += 1
         try:
-            async with turn.lock, self._pacer.slot(job.chat_id), self._overall.slot():
+            async with turn.lock, self._pacer.slot(job.chat_id):
+                # Counted from the send, not from its answer as a chat's flood limit is: ~30 a
+                # second overall is Telegram's rough guidance, and a 1 MB upload's answer takes
+                # long enough that counting from it would send ~10% fewer.
+                await self._overall.acquire()
                 data = image if isinstance(image, bytes) else await image()
                 if data is None:
                     return ImageMissing()

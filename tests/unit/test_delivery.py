@@ -299,6 +299,30 @@ async def test_photos_to_one_chat_go_out_one_at_a_time() -> None:
     assert delivery._chat_turns == {}  # nothing left behind
 
 
+async def test_photos_overall_are_counted_from_their_send() -> None:
+    from bot.generation.delivery import Delivered, Delivery
+    from bot.generation.limiter import RollingWindowLimiter
+
+    class SlowUploads(Delivery):
+        def __init__(self) -> None:
+            super().__init__(bot=None,  # type: ignore[arg-type]  # no request reaches a bot
+                             chat_limits=ChatLimits(private=(100, 1.0), group=(100, 1.0)))
+            self._overall = RollingWindowLimiter(3, 1.0)  # three photos in any second
+            self.started: list[float] = []
+
+        async def _send_photo(self, job: Job, image: bytes) -> Delivered:
+            self.started.append(asyncio.get_running_loop().time())
+            await asyncio.sleep(0.6)  # a slow upload
+            return Delivered()
+
+    delivery = SlowUploads()
+    jobs = [replace(make_job("p"), id=n, chat_id=10 + n) for n in range(4)]
+    await asyncio.gather(*(delivery.send_photo(job, b"x") for job in jobs))
+    first, fourth = delivery.started[0], delivery.started[3]
+    assert fourth - first >= 1.0  # never more than three in the window...
+    assert fourth - first < 1.4  # ...counted from the sends (from the answers: >= 1.6 s)
+
+
 # --- acknowledgements ------------------------------------------------------------------------
 
 

@@ -533,3 +533,17 @@ async def test_cancelled_transaction_leaves_the_connection_usable(
         await task
     result = await jobs.create(new_job("b"))
     assert isinstance(result, Created)
+
+
+async def test_a_new_job_takes_four_statements_with_its_limits_checked(
+    database: Database, jobs: SqliteJobRepository,
+) -> None:
+    # Each statement is a trip to aiosqlite's thread, and with 200 /draws at once the trips
+    # queue up on the one connection: BEGIN, the admins' rules, the guarded insert, COMMIT.
+    statements: list[str] = []
+    await database._connection.set_trace_callback(statements.append)
+    policy = LimitPolicy(user_daily=5, chat_daily=5, global_daily=50, max_active=2)
+    result = await jobs.create(new_job("k1"), lambda rules: policy)
+    await database._connection.set_trace_callback(None)  # type: ignore[arg-type]  # (removes it)
+    assert isinstance(result, Created)
+    assert len(statements) == 4, statements

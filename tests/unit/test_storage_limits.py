@@ -425,6 +425,7 @@ async def test_a_policy_rule_sees_the_rules_as_they_are_inside_the_insert(
     await limits.set_override(OverrideScope.USER, ALICE, 3, by=None)  # raised meanwhile
     assert isinstance(await jobs.create(new_job("a3"), rule), Created)
     assert len(seen) == 3
-    # A duplicate request is answered before any rule is read.
+    # A repeated request is a duplicate, even once its user has no room left.
+    await limits.set_override(OverrideScope.USER, ALICE, 1, by=None)
     assert isinstance(await jobs.create(new_job("a3"), rule), Duplicate)
-    assert len(seen) == 3
+    assert isinstance(await jobs.create(new_job("a4"), rule), LimitReached)
