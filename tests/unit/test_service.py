@@ -153,18 +153,24 @@ async def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> No
     raise AssertionError("condition not met in time")
 
 
+def polling_at_once(jobs: SqliteJobRepository, provider: InstantProvider,
+                    delivery: HeldDelivery) -> GenerationService:
+    service = GenerationService(
+        jobs=jobs, provider=provider,
+        delivery=delivery,  # type: ignore[arg-type]  # what the service calls of it
+        settings=ServiceSettings(),
+    )
+    service.timing.extend([0.01] * 20)  # every operation is polled at once
+    return service
+
+
 async def test_fresh_images_go_straight_to_delivery_and_the_rest_are_read_back(
     database: Database, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(service_module, "MAX_IMAGES_HELD", 2)
     jobs = SqliteJobRepository(database)
     delivery = HeldDelivery()
-    service = GenerationService(
-        jobs=jobs, provider=InstantProvider(),
-        delivery=delivery,  # type: ignore[arg-type]  # what the service calls of it
-        settings=ServiceSettings(),
-    )
-    service.timing.extend([0.01] * 20)  # poll at once
+    service = polling_at_once(jobs, InstantProvider(), delivery)
     for number in range(1, 6):
         result = await jobs.create(NewJob(
             request_key=f"k{number}", chat_id=number, thread_id=None, user_id=number,
@@ -343,12 +349,7 @@ async def test_an_image_is_in_sqlite_before_its_poll_gives_up_its_place(
     provider = CountingPolls()
     delivery = HeldDelivery()
     delivery.release.set()
-    service = GenerationService(
-        jobs=jobs, provider=provider,
-        delivery=delivery,  # type: ignore[arg-type]  # what the service calls of it
-        settings=ServiceSettings(),
-    )
-    service.timing.extend([0.01] * 20)  # poll at once
+    service = polling_at_once(jobs, provider, delivery)
     await queue(jobs, "first", user_id=1)
     await queue(jobs, "second", user_id=2)
     await service.start()
