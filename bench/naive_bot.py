@@ -31,7 +31,7 @@ def naive_interval() -> float:
 
 
 def main() -> None:
-    from bot.__main__ import load_settings
+    from bot.__main__ import freeze_startup_objects, load_settings
 
     interval = naive_interval()
     settings = load_settings()
@@ -44,6 +44,7 @@ def main() -> None:
 
     async def run() -> None:
         application = await create_application(settings)
+        freeze_startup_objects()  # as `python -m bot` does
         service = application.deps.service
         service.settings = dataclasses.replace(service.settings, naive_poll_interval=interval)
         await application.run_polling()
