@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -129,14 +130,28 @@ class Row:
     unreachable: bool  # the quota-bound ideal itself misses the target
 
 
-def rows(scenario: Scenario, runs: dict[str, RunFigures]) -> list[Row]:
+Runs = dict[str, list[RunFigures]]  # each strategy's runs of one scenario (--repeat)
+
+
+def first_run(runs: Runs) -> RunFigures | None:
+    each = runs.get("ours") or runs.get("baseline")
+    return each[0] if each else None
+
+
+def median_value(metric: Metric, runs: Sequence[RunFigures]) -> float | None:
+    """The metric's median over repeated runs (one run: its value)."""
+    values = [value for value in map(metric.value, runs) if value is not None]
+    return statistics.median(values) if values else None
+
+
+def rows(scenario: Scenario, runs: Runs) -> list[Row]:
     out = []
-    ours, baseline = runs.get("ours"), runs.get("baseline")
-    reference = ours or baseline
+    ours, baseline = runs.get("ours", []), runs.get("baseline", [])
+    reference = first_run(runs)  # the ideal is the same in every run
     for metric in METRICS:
         judged = metric.key in scenario.judged
-        ours_value = metric.value(ours) if ours else None
-        base_value = metric.value(baseline) if baseline else None
+        ours_value = median_value(metric, ours)
+        base_value = median_value(metric, baseline)
         ideal_value = metric.ideal(reference) if metric.ideal and reference else None
         unreachable = (judged and ideal_value is not None
                        and verdict(metric, ideal_value) == "FAIL")
@@ -157,7 +172,7 @@ def rows(scenario: Scenario, runs: dict[str, RunFigures]) -> list[Row]:
 HEADER = ("metric", "target", "ideal", "ours", "baseline", "ours/base", "ours", "baseline")
 
 
-def table(scenario: Scenario, runs: dict[str, RunFigures], *, markdown: bool = False) -> str:
+def table(scenario: Scenario, runs: Runs, *, markdown: bool = False) -> str:
     body = []
     for row in rows(scenario, runs):
         mark = " †" if row.unreachable else ""
@@ -174,23 +189,23 @@ def table(scenario: Scenario, runs: dict[str, RunFigures], *, markdown: bool = F
     return "\n".join(lines)
 
 
-def section(scenario: Scenario, runs: dict[str, RunFigures], *, markdown: bool = False) -> str:
-    reference = runs.get("ours") or runs.get("baseline")
+def section(scenario: Scenario, runs: Runs, *, markdown: bool = False) -> str:
+    reference = first_run(runs)
     lines = [f"### {scenario.name}: {scenario.title}" if markdown
              else f"== {scenario.name}: {scenario.title}"]
     notes = list(scenario.notes)
     if reference is not None:
         notes.append(f"ideal makespan {reference.ideal_makespan:.1f} s (the issue's "
                      f"N / quota + mean generation time: {reference.steady_rate_makespan:.1f} s)")
-    for strategy, figures in runs.items():
-        extra = (f"{strategy}: wall {figures.wall_seconds:.1f} s, bot CPU "
-                 f"{figures.cpu_seconds:.2f} s ({figures.main_thread_cpu_seconds:.2f} s in the "
-                 f"event loop's thread), RSS at start {figures.rss_before_mb:.0f} MB, "
-                 f"{figures.submits} submits, {figures.polls} polls, emulators' CPU "
-                 f"{figures.bench_cpu_seconds:.1f} s, their loop lag max "
-                 f"{figures.bench_loop_lag_max * 1000:.0f} ms")
-        notes.append(extra)
-        notes.extend(f"{strategy}: PROBLEM: {problem}" for problem in figures.problems)
+    repeated = any(len(each) > 1 for each in runs.values())
+    if repeated:
+        notes.append("each figure is the median of the runs below; the spread of the judged "
+                     "ones: " + spread(scenario, runs))
+    for strategy, each in runs.items():
+        for number, figures in enumerate(each, start=1):
+            name = f"{strategy} run {number}" if repeated else strategy
+            notes.append(f"{name}: " + details(figures))
+            notes.extend(f"{name}: PROBLEM: {problem}" for problem in figures.problems)
     prefix = "- " if markdown else "   "
     lines.extend(prefix + note for note in notes)
     lines.append("")
@@ -199,3 +214,26 @@ def section(scenario: Scenario, runs: dict[str, RunFigures], *, markdown: bool =
         lines.append("")
         lines.append("† the quota-bound ideal itself misses this target in this scenario")
     return "\n".join(lines)
+
+
+def details(figures: RunFigures) -> str:
+    return (f"wall {figures.wall_seconds:.1f} s, bot CPU {figures.cpu_seconds:.2f} s "
+            f"({figures.main_thread_cpu_seconds:.2f} s in the event loop's thread), RSS at start "
+            f"{figures.rss_before_mb:.0f} MB, {figures.submits} submits, {figures.polls} polls, "
+            f"emulators' CPU {figures.bench_cpu_seconds:.1f} s, their loop lag max "
+            f"{figures.bench_loop_lag_max * 1000:.0f} ms")
+
+
+def spread(scenario: Scenario, runs: Runs) -> str:
+    """"ours: bot CPU / image 15.1 ms–18.0 ms, ...": the lowest and highest run of each judged
+    metric that differs between runs by more than 2%."""
+    parts = []
+    for strategy, each in runs.items():
+        ranges = []
+        for metric in METRICS:
+            values = [value for value in map(metric.value, each) if value is not None]
+            if metric.key in scenario.judged and values and max(values) > min(values) * 1.02:
+                low, high = fmt(min(values), metric.unit), fmt(max(values), metric.unit)
+                ranges.append(f"{metric.label} {low}–{high}")
+        parts.append(f"{strategy}: " + (", ".join(ranges) or "the same in every run"))
+    return "; ".join(parts)

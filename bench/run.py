@@ -39,6 +39,16 @@ def parse_range(text: str) -> tuple[float, float]:
     return low, high
 
 
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError("expected 1 or more")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                              "fresh `python -m bot`")
     parser.add_argument("--warmup", type=int, default=None, metavar="N",
                         help="draws before the measured ones, not counted (default 3; smoke 0)")
+    parser.add_argument("--repeat", type=positive, default=1, metavar="N",
+                        help="run each scenario and strategy N times and report the medians "
+                             "(the machine's noise: CPU and RSS vary ~15%% from run to run)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generation times")
     parser.add_argument("--log-level", default="INFO", help="the bot's LOG_LEVEL")
     parser.add_argument("--logs", type=Path, metavar="DIR", help="keep the bots' logs here")
@@ -110,27 +123,30 @@ async def run(args: argparse.Namespace) -> int:
           f"{options.image_bytes // 1024} KB, round trip {options.latency * 1000:.0f} ms, "
           f"{platform.python_implementation()} {platform.python_version()}, "
           f"bot launched by {options.launch}", flush=True)
-    results: dict[str, dict[str, RunFigures]] = {}
+    results: dict[str, report.Runs] = {}
     broken = False
     for scenario in scenarios:
         results[scenario.name] = {}
-        for strategy in strategies:
-            print(f"-- {scenario.name} / {strategy} ...", flush=True)
-            try:
-                figures = await run_once(scenario, strategy, options)
-            except BenchError as error:
-                print(f"BROKEN: {scenario.name} / {strategy}: {error}", flush=True)
-                broken = True
-                continue
-            results[scenario.name][strategy] = figures
-            if figures.problems and (strategy == "ours" or args.smoke):
-                broken = True
+        for number in range(1, args.repeat + 1):
+            for strategy in strategies:  # (alternating: a slow spell hits both alike)
+                run_name = f" (run {number} of {args.repeat})" if args.repeat > 1 else ""
+                print(f"-- {scenario.name} / {strategy}{run_name} ...", flush=True)
+                try:
+                    figures = await run_once(scenario, strategy, options)
+                except BenchError as error:
+                    print(f"BROKEN: {scenario.name} / {strategy}: {error}", flush=True)
+                    broken = True
+                    continue
+                results[scenario.name].setdefault(strategy, []).append(figures)
+                if figures.problems and (strategy == "ours" or args.smoke):
+                    broken = True
         print(flush=True)
         print(report.section(scenario, results[scenario.name], markdown=args.markdown))
-        for figures in results[scenario.name].values():
-            if figures.profile:
-                print()
-                print(summarize(Path(figures.profile)))
+        for each in results[scenario.name].values():
+            for figures in each:
+                if figures.profile:
+                    print()
+                    print(summarize(Path(figures.profile)))
         print(flush=True)
     elapsed = time.monotonic() - started
     print(f"benchmark finished in {elapsed:.0f} s" + ("; BROKEN (see above)" if broken else ""))
@@ -141,11 +157,12 @@ async def run(args: argparse.Namespace) -> int:
 
 
 def to_json(args: argparse.Namespace, options: RunOptions, scenarios: list[Scenario],
-            results: dict[str, dict[str, RunFigures]]) -> dict[str, Any]:
+            results: dict[str, report.Runs]) -> dict[str, Any]:
     out: dict[str, Any] = {
         "options": {key: str(value) if isinstance(value, Path) else value
                     for key, value in dataclasses.asdict(options).items()},
         "smoke": args.smoke,
+        "repeat": args.repeat,
         "scenarios": {},
     }
     for scenario in scenarios:
@@ -160,7 +177,8 @@ def to_json(args: argparse.Namespace, options: RunOptions, scenarios: list[Scena
         out["scenarios"][scenario.name] = {
             "scenario": dataclasses.asdict(scenario),
             "summary": summary,
-            "runs": {strategy: dataclasses.asdict(figures) for strategy, figures in runs.items()},
+            "runs": {strategy: [dataclasses.asdict(figures) for figures in each]
+                     for strategy, each in runs.items()},
         }
     return out
 
@@ -171,9 +189,15 @@ def render(path: Path, *, markdown: bool) -> None:
         fields: dict[str, Any] = {key: tuple(value) if isinstance(value, list) else value
                                   for key, value in entry["scenario"].items()}
         scenario = Scenario(**fields)
-        runs = {strategy: RunFigures(**raw) for strategy, raw in entry["runs"].items()}
+        runs = {strategy: [RunFigures(**each) for each in _as_list(raw)]
+                for strategy, raw in entry["runs"].items()}
         print(report.section(scenario, runs, markdown=markdown))
         print()
+
+
+def _as_list(raw: Any) -> list[Any]:
+    """A strategy's runs; a file saved before --repeat holds the one run itself."""
+    return raw if isinstance(raw, list) else [raw]
 
 
 def main(argv: list[str] | None = None) -> None:
