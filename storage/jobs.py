@@ -126,12 +126,11 @@ class SqliteJobRepository:
     async def usage(self, user_id: int, chat_id: int, day: str) -> Usage:
         params = {"user_id": user_id, "chat_id": chat_id, "day": day}
         async with self._db.reading() as connection:
-            row = await fetch_row(connection, "SELECT " + ", ".join(
-                f"({_USED[kind]})" for kind in (LimitKind.USER, LimitKind.CHAT,
-                                                LimitKind.GLOBAL, LimitKind.ACTIVE)), params)
-        assert row is not None
-        return Usage(user_today=row[0], chat_today=row[1], global_today=row[2],
-                     user_active=row[3])
+            user, chat, everyone, active = await _counts(
+                connection, [LimitKind.USER, LimitKind.CHAT, LimitKind.GLOBAL, LimitKind.ACTIVE],
+                params)
+        return Usage(user_today=user, chat_today=chat, global_today=everyone,
+                     user_active=active)
 
     async def unfinished_of(self, user_id: int, chat_id: int | None = None) -> list[Job]:
         chat_filter = "" if chat_id is None else " AND chat_id = :chat"
@@ -282,12 +281,20 @@ async def _check(connection: aiosqlite.Connection, params: Params,
                  limits: list[tuple[LimitKind, int]]) -> LimitReached:
     """The first limit a job the guarded insert refused breaks (in the same transaction)."""
     if limits:
-        row = await fetch_row(connection, "SELECT " + ", ".join(
-            f"({_USED[kind]})" for kind, _ in limits), params)
-        for (kind, limit), used in zip(limits, row or (), strict=True):
+        counts = await _counts(connection, [kind for kind, _ in limits], params)
+        for (kind, limit), used in zip(limits, counts, strict=True):
             if used >= limit:
                 return LimitReached(used=used, limit=limit, kind=kind)
     raise AssertionError("the insert was refused, yet no limit is reached")
+
+
+async def _counts(connection: aiosqlite.Connection, kinds: list[LimitKind],
+                  params: Params) -> list[int]:
+    """What counts against each of these limits, in one statement."""
+    row = await fetch_row(connection, "SELECT " + ", ".join(f"({_USED[kind]})" for kind in kinds),
+                          params)
+    assert row is not None
+    return [int(value) for value in row]
 
 
 async def _move(connection: aiosqlite.Connection, job_id: int, current: JobState,
