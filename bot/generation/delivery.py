@@ -167,10 +167,13 @@ class Delivery:
             return False
 
     async def chat_action(self, job: Job) -> None:
+        await self.chat_action_in(job.chat_id, job.thread_id)
+
+    async def chat_action_in(self, chat_id: int, thread_id: int | None) -> None:
         try:
             with flood_wait_at_most(0):
-                await self.bot.send_chat_action(job.chat_id, ChatAction.UPLOAD_PHOTO,
-                                                message_thread_id=job.thread_id)
+                await self.bot.send_chat_action(chat_id, ChatAction.UPLOAD_PHOTO,
+                                                message_thread_id=thread_id)
         except TelegramAPIError:
             pass  # purely cosmetic
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 from typing import Any, cast
 
-from bot.generation.intake import Intake
-from storage.models import Job, JobState
+import pytest
+
+from bot.generation import intake as intake_module
+from bot.generation.intake import DrawRequest, Intake
+from bot.prompt import parse_prompt
+from storage.models import Job, JobState, LimitReached
 
 
 def make_job() -> Job:
@@ -24,6 +29,10 @@ class Recorder:
         self.stored = stored
         self.launched: list[Job] = []
         self.removed: list[Job] = []
+        self.actions: list[tuple[int, int | None]] = []
+
+    async def chat_action_in(self, chat_id: int, thread_id: int | None) -> None:
+        self.actions.append((chat_id, thread_id))
 
     async def acknowledge(self, job: Job) -> int:
         return 55
@@ -36,6 +45,11 @@ class Recorder:
 
     def launch(self, job: Job) -> None:
         self.launched.append(job)
+
+
+def draw_request(chat_id: int) -> DrawRequest:
+    return DrawRequest(chat_id=chat_id, thread_id=None, user_id=chat_id, message_id=1,
+                       language="en", prompt=parse_prompt("a cat"))
 
 
 def intake(recorder: Recorder) -> Intake:
@@ -56,3 +70,26 @@ async def test_a_job_that_ended_before_its_status_was_stored_loses_the_status() 
     await intake(recorder).begin(make_job())
     assert recorder.launched == []
     assert [job.status_message_id for job in recorder.removed] == [55]
+
+
+async def test_in_a_burst_each_draw_is_acknowledged_before_its_turn_on_the_database(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(intake_module, "BUSY_INTAKE", 2)
+    recorder = Recorder(stored=True)
+    taker = intake(recorder)
+    turn = asyncio.Event()
+
+    async def register(request: DrawRequest) -> LimitReached:  # waits for the database
+        await turn.wait()
+        return LimitReached(used=1, limit=1)
+
+    taker.register = register  # type: ignore[method-assign]
+    draws = [asyncio.create_task(taker.accept(draw_request(chat_id))) for chat_id in (1, 2, 3)]
+    for _ in range(50):
+        await asyncio.sleep(0.01)
+    assert recorder.actions == [(3, None)]  # two were being taken in already
+    turn.set()
+    await asyncio.gather(*draws)
+    await taker.accept(draw_request(4))  # quiet again: the status message is enough
+    assert recorder.actions == [(3, None)]
