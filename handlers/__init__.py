@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from aiogram import F, Router
+from aiogram import Router
 
 from handlers import admin, buttons, cancel, draw, limits, migration
 from handlers.access import AccessMiddleware
+from handlers.common import in_people_chat
 
 
 def build_router() -> Router:
     """A fresh router tree (a router can have one parent only, so tests build their own)."""
     root = Router(name="root")
-    # Users' messages only: no channels, no messages from other bots.
-    root.message.filter(F.chat.type.in_({"private", "group", "supergroup"}))
+    root.message.filter(in_people_chat)
     # Telegram's own service message: not a user's request, so no access rule applies.
     root.include_router(migration.build_router())
     # Bans and the allow-list, for every handler below (inner middlewares are inherited, and run

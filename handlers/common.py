@@ -18,6 +18,21 @@ def is_group(message: Message) -> bool:
     return message.chat.type in {"group", "supergroup"}
 
 
+# Filters are coroutines, not magic filters (`F.…`): aiogram runs a plain callable in a worker
+# thread (`asyncio.to_thread`), a trip that in a burst of 200 /draws cost more than the rest of
+# the dispatch.
+
+
+async def in_people_chat(message: Message) -> bool:
+    """Users' messages only: no channels, no messages from other bots."""
+    return message.chat.type in {"private", "group", "supergroup"}
+
+
+async def is_migration(message: Message) -> bool:
+    """Telegram's service message telling that a group became a supergroup."""
+    return message.migrate_to_chat_id is not None
+
+
 def reset_values(language: str, now: datetime, reset: datetime) -> dict[str, str]:
     """`reset_at` and `reset_in` for the texts that say when the limits day ends."""
     return {

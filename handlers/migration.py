@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import logging
 
-from aiogram import F, Router
+from aiogram import Router
 from aiogram.types import Message
 
 from bot.generation.quotas import Quotas
+from handlers.common import is_migration
 from storage.repositories import AccessRepository, JobRepository
 
 log = logging.getLogger(__name__)
@@ -17,7 +18,7 @@ log = logging.getLogger(__name__)
 
 def build_router() -> Router:
     router = Router(name="migration")
-    router.message.register(chat_migrated, F.migrate_to_chat_id)
+    router.message.register(chat_migrated, is_migration)
     return router
 
 
