@@ -6,15 +6,17 @@ import asyncio
 import logging
 import secrets
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 from bot.generation.delivery import Delivery
 from bot.generation.quotas import LimitSettings, Quotas
 from bot.generation.service import GenerationService
 from bot.metrics import Metrics
 from bot.prompt import ParsedPrompt
-from storage.models import Created, CreateResult, Job, LimitReached, NewJob
+from storage.models import Created, CreateResult, Job, JobState, LimitReached, NewJob
 from storage.repositories import JobRepository
 
 __all__ = ["DrawRequest", "Intake", "LimitSettings"]
@@ -26,6 +28,11 @@ MAX_RANDOM_SEED = 2**31 - 1  # short enough to retype, far more than enough vari
 # arrives: its limit check and insert then wait for their turn on the database (and its status
 # message with them), which in a burst of 200 takes the last ones ~0.7 s.
 BUSY_INTAKE = 10
+# In such a burst a private chat's job needs no status message if it is drawn at once (its chat
+# action is renewed while it draws): the message and its deletion under the photo would be two
+# requests per image when the bot is busiest. One still waiting for its turn this many seconds
+# later gets its status message, and with it its place in the queue.
+WAITING_STATUS_AFTER = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,25 +56,26 @@ class Intake:
         self.quotas = quotas
         self.limits = quotas.settings
         self._taking_in = 0  # /draws between their arrival and their acknowledgement
-        self._early_acks: set[asyncio.Task[None]] = set()
+        self._background: set[asyncio.Task[None]] = set()
 
     async def accept(self, request: DrawRequest) -> CreateResult:
-        if self._taking_in >= BUSY_INTAKE:
-            self._acknowledge_at_once(request)
+        busy = self._taking_in >= BUSY_INTAKE
+        if busy:
+            self._in_background(self.delivery.chat_action_in(request.chat_id,
+                                                              request.thread_id))
         self._taking_in += 1
         try:
             result = await self.register(request)
             if isinstance(result, Created):
-                await self.begin(result.job)
+                await self.begin(result.job, acknowledged=busy)
         finally:
             self._taking_in -= 1
         return result
 
-    def _acknowledge_at_once(self, request: DrawRequest) -> None:
-        task = asyncio.create_task(self.delivery.chat_action_in(request.chat_id,
-                                                                request.thread_id))
-        self._early_acks.add(task)  # (held until done: the loop keeps only weak references)
-        task.add_done_callback(self._early_acks.discard)
+    def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(work)
+        self._background.add(task)  # (held until done: the loop keeps only weak references)
+        task.add_done_callback(self._background.discard)
 
     async def register(self, request: DrawRequest) -> CreateResult:
         """The limit check and the job row (one atomic step); nothing is sent yet."""
@@ -95,10 +103,27 @@ class Intake:
             self.metrics.limit_refusal(result.kind.value)
         return result
 
-    async def begin(self, job: Job) -> None:
-        """The acknowledgement, then the generation."""
+    async def begin(self, job: Job, *, acknowledged: bool = False) -> None:
+        """The generation and the acknowledgement: the submitter may take the job while its
+        status message is on the way (in a burst that round trip would delay every submit).
+        `acknowledged`: a chat action was sent already, in a burst (`WAITING_STATUS_AFTER`)."""
         log.info("job %s: queued chat=%s user=%s request=%s", job.id, job.chat_id, job.user_id,
                  job.request_key)
+        self.service.launch(job)
+        if acknowledged and job.chat_id > 0:
+            self._in_background(self._status_if_waiting(job))
+            return
+        await self._acknowledge(job)
+
+    async def _status_if_waiting(self, job: Job) -> None:
+        await asyncio.sleep(WAITING_STATUS_AFTER)
+        if self.service.is_drawing(job.id):
+            return
+        current = await self.jobs.get(job.id)
+        if current is not None and current.state is JobState.QUEUED:
+            await self._acknowledge(current)
+
+    async def _acknowledge(self, job: Job) -> None:
         status_message_id = await self.delivery.acknowledge(job)
         if status_message_id is not None:
             job = replace(job, status_message_id=status_message_id)
@@ -107,7 +132,7 @@ class Intake:
                 # say), its notice sent as a message of its own: "working…" would stay.
                 await self.delivery.remove_status(job)
                 return
-        self.service.launch(job)
+            self.service.status_message_known(job)
 
     def now(self) -> datetime:
         return self.quotas.now()

@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from bot.generation.delivery import (
@@ -130,6 +130,7 @@ class GenerationService:
         self._downloads = asyncio.Semaphore(MAX_POLLS_AT_ONCE)
         self._not_before: dict[int, float] = {}  # queued jobs backing off after a failed submit
         self._fresh_images: dict[int, bytes] = {}  # generated, not yet handed to delivery
+        self._late_status_messages: dict[int, int] = {}  # stored after the job's task began
         self._submit_stamps: dict[int, Stamp] = {}  # each claimed job's place in the quota
         self._background: set[asyncio.Task[None]] = set()  # notices, tasks tidying up
         self._wake = asyncio.Event()
@@ -155,11 +156,26 @@ class GenerationService:
         return len(pending)
 
     def launch(self, job: Job) -> None:
-        """A new queued job is in the database: let the submitter consider it. (It may have
-        claimed the job already, before its status message was stored: pass that on.)"""
-        if job.status_message_id is not None and job.id in self._tasks:
-            self.delivery.progress.status_message_known(job)
+        """A new queued job is in the database: let the submitter consider it."""
         self._wake.set()
+
+    def is_drawing(self, job_id: int) -> bool:
+        """Taken by the submitter: submitted or being submitted, polled, or being delivered."""
+        return job_id in self._tasks
+
+    def status_message_known(self, job: Job) -> None:
+        """The job's status message is stored. If the job is already being drawn, the copy of
+        it its task holds was read before: progress updates edit that message from now on, and
+        it is removed when the photo is sent."""
+        if job.status_message_id is not None and job.id in self._tasks:
+            self._late_status_messages[job.id] = job.status_message_id
+            self.delivery.progress.status_message_known(job)
+
+    def _with_late_status_message(self, job: Job) -> Job:
+        late = self._late_status_messages.get(job.id)
+        if late is None or job.status_message_id is not None:
+            return job
+        return replace(job, status_message_id=late)
 
     async def stop(self) -> None:
         """Cancel every job task; the database already holds all that is needed to resume.
@@ -352,6 +368,7 @@ class GenerationService:
             self._submitted(job.id)  # (if it never got that far)
             self._claimed_queued.discard(job.id)
             self._fresh_images.pop(job.id, None)
+            self._late_status_messages.pop(job.id, None)
             await self.delivery.progress.stop(job.id)
 
     async def _interrupted(self, job: Job) -> Job | None:
@@ -538,7 +555,7 @@ class GenerationService:
                 log.info("job %s: delivered chat=%s user=%s total=%.1fs%s", job.id, job.chat_id,
                          job.user_id, time.time() - job.created_at,
                          "" if result.confirmed else " (unconfirmed: network error)")
-                await self.delivery.remove_status(job)
+                await self.delivery.remove_status(self._with_late_status_message(job))
                 return
             if isinstance(result, Undeliverable):
                 self.metrics.telegram_error("undeliverable")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -14,9 +15,10 @@ from bot.prompt import parse_prompt
 from storage.models import Job, JobState, LimitReached
 
 
-def make_job() -> Job:
+def make_job(job_id: int = 7, chat_id: int = 1) -> Job:
     return Job(
-        id=7, request_key="1:1", chat_id=1, thread_id=None, user_id=1, message_id=1,
+        id=job_id, request_key=f"{chat_id}:1", chat_id=chat_id, thread_id=None, user_id=1,
+        message_id=1,
         language="en", prompt="p", options="{}", state=JobState.QUEUED, reason=None,
         operation_id=None, attempts=0, status_message_id=None, day="2026-11-26",
         created_at=0.0, updated_at=0.0, deadline_at=600.0, submitted_at=None,
@@ -25,17 +27,35 @@ def make_job() -> Job:
 
 
 class Recorder:
+    """The jobs, service and delivery an intake talks to, recording what it asks of them."""
+
     def __init__(self, *, stored: bool) -> None:
         self.stored = stored
+        self.events: list[str] = []
         self.launched: list[Job] = []
         self.removed: list[Job] = []
+        self.known: list[Job] = []
         self.actions: list[tuple[int, int | None]] = []
+        self.acknowledged: list[int] = []  # job ids
+        self.drawing: set[int] = set()
+        self.state = JobState.QUEUED
 
     async def chat_action_in(self, chat_id: int, thread_id: int | None) -> None:
         self.actions.append((chat_id, thread_id))
 
     async def acknowledge(self, job: Job) -> int:
+        self.events.append("acknowledge")
+        self.acknowledged.append(job.id)
         return 55
+
+    async def get(self, job_id: int) -> Job:
+        return replace(make_job(job_id), state=self.state)
+
+    def is_drawing(self, job_id: int) -> bool:
+        return job_id in self.drawing
+
+    def status_message_known(self, job: Job) -> None:
+        self.known.append(job)
 
     async def set_status_message(self, job_id: int, message_id: int | None) -> bool:
         return self.stored
@@ -44,6 +64,7 @@ class Recorder:
         self.removed.append(job)
 
     def launch(self, job: Job) -> None:
+        self.events.append("launch")
         self.launched.append(job)
 
 
@@ -58,18 +79,40 @@ def intake(recorder: Recorder) -> Intake:
                   quotas=cast(Any, SimpleNamespace(settings=None)))
 
 
-async def test_the_job_is_launched_with_its_status_message() -> None:
+async def test_the_job_is_launched_then_acknowledged_and_its_status_message_passed_on() -> None:
     recorder = Recorder(stored=True)
     await intake(recorder).begin(make_job())
-    assert [job.status_message_id for job in recorder.launched] == [55]
+    assert recorder.events == ["launch", "acknowledge"]  # a submit need not wait for the ack
+    assert [job.status_message_id for job in recorder.known] == [55]
     assert recorder.removed == []
 
 
 async def test_a_job_that_ended_before_its_status_was_stored_loses_the_status() -> None:
     recorder = Recorder(stored=False)  # the submitter took it and it was refused meanwhile
     await intake(recorder).begin(make_job())
-    assert recorder.launched == []
+    assert recorder.known == []
     assert [job.status_message_id for job in recorder.removed] == [55]
+
+
+async def test_in_a_burst_only_a_job_still_waiting_gets_a_status_message(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(intake_module, "WAITING_STATUS_AFTER", 0.05)
+    recorder = Recorder(stored=True)
+    taker = intake(recorder)
+    recorder.drawing.add(1)  # taken by the submitter at once: its chat action is enough
+    await taker.begin(make_job(1), acknowledged=True)
+    await taker.begin(make_job(2), acknowledged=True)  # still queued 0.05 s later
+    await taker.begin(make_job(3, chat_id=-100), acknowledged=True)  # a group: its reaction
+    assert recorder.acknowledged == [3]
+    await asyncio.sleep(0.2)
+    assert recorder.acknowledged == [3, 2]
+    assert [job.id for job in recorder.known] == [3, 2]
+    recorder.state = JobState.DELIVERED  # done before its wait was over: nothing to say
+    await taker.begin(make_job(4), acknowledged=True)
+    await asyncio.sleep(0.2)
+    assert recorder.acknowledged == [3, 2]
+    assert [job.id for job in recorder.launched] == [1, 2, 3, 4]
 
 
 async def test_in_a_burst_each_draw_is_acknowledged_before_its_turn_on_the_database(

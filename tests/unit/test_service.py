@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -125,6 +126,9 @@ class QuietProgress:
     async def show_queue_position(self, job: Job, position: int) -> None:
         pass
 
+    def status_message_known(self, job: Job) -> None:
+        pass
+
 
 class HeldDelivery:
     """Records what each send was given; every send waits until `release` is set."""
@@ -134,6 +138,7 @@ class HeldDelivery:
         self.release = asyncio.Event()
         self.given: dict[int, str] = {}  # job id -> "bytes" or "loader"
         self.sent: dict[int, bytes | None] = {}
+        self.removed: list[int | None] = []  # the status message ids removed
 
     async def send_photo(self, job: Job, image: ImageSource) -> DeliveryResult:
         self.given[job.id] = "bytes" if isinstance(image, bytes) else "loader"
@@ -142,7 +147,7 @@ class HeldDelivery:
         return Delivered()
 
     async def remove_status(self, job: Job) -> None:
-        pass
+        self.removed.append(job.status_message_id)
 
 
 async def wait_until(condition: Callable[[], bool], seconds: float = 10.0) -> None:
@@ -191,6 +196,31 @@ async def test_fresh_images_go_straight_to_delivery_and_the_rest_are_read_back(
                     for job_id, image in delivery.sent.items()}
     assert by_operation == {f"op{n}": f"jpeg of op{n}".encode() for n in range(1, 6)}
     await wait_until(lambda: not service._fresh_images)
+
+
+async def test_a_status_message_stored_while_the_job_draws_is_removed_under_its_photo(
+    database: Database,
+) -> None:
+    jobs = SqliteJobRepository(database)
+    delivery = HeldDelivery()
+    service = polling_at_once(jobs, InstantProvider(), delivery)
+    created = await jobs.create(NewJob(
+        request_key="k1", chat_id=1, thread_id=None, user_id=1, message_id=1, language="en",
+        prompt="a cat", options="{}", day="2026-11-26", deadline_at=1e12))
+    assert isinstance(created, Created)
+    await service.start()
+    try:
+        service.launch(created.job)  # taken before its acknowledgement was stored
+        await wait_until(lambda: len(delivery.given) == 1)
+        assert service.is_drawing(created.job.id)
+        assert await jobs.set_status_message(created.job.id, 77)
+        service.status_message_known(replace(created.job, status_message_id=77))
+        delivery.release.set()
+        await wait_until(lambda: delivery.removed != [])
+    finally:
+        await service.stop()
+    assert delivery.removed == [77]
+    assert not service.is_drawing(created.job.id)
 
 
 def test_learned_generation_time() -> None:
