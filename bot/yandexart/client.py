@@ -110,7 +110,7 @@ class YandexArtClient:
             raise TransientError(f"poll: no answer ({type(exc).__name__})") from None
         if response.status_code != 200:
             raise self._error("poll", response)
-        return _image_of(_json(response))
+        return _image_of_done(response) or _image_of(_json(response))
 
     async def _send(self, method: str, url: str, body: dict[str, Any] | None,
                     client_request_id: str | None) -> httpx.Response:
@@ -215,6 +215,23 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise TransientError("answer is not a JSON object", status=response.status_code)
     return data
+
+
+def _image_of_done(response: httpx.Response) -> bytes | None:
+    """The image of a done operation, its base64 never made a str (`codec.cut_image`); None
+    for any other answer, or one shaped otherwise: `_image_of` reads those whole."""
+    cut = codec.cut_image(response.content)
+    if cut is None:
+        return None
+    operation, encoded = cut
+    answer = operation.get("response") if isinstance(operation, dict) else None
+    if not (isinstance(answer, dict) and answer.get("image") == "" and len(encoded)
+            and operation.get("done") and not operation.get("error")):
+        return None
+    try:
+        return codec.decode_image(encoded)
+    except ValueError:
+        return None
 
 
 def _image_of(operation: dict[str, Any]) -> bytes | None:

@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from bot.yandexart.auth import StaticCredentials, api_key_credentials, iam_token_credentials
@@ -400,6 +401,45 @@ async def test_poll_done_decodes_image() -> None:
     body = done(base64.b64encode(IMAGE).decode())
     async with art_client(Recorder(body=body)) as client:
         assert await client.poll("op-1") == IMAGE
+
+
+BIG_IMAGE = bytes(range(256)) * 4096  # 1 MB: base64 with "/" and "+" in it
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        json.dumps(done(base64.b64encode(BIG_IMAGE).decode())),  # "key": "value" (aiohttp's)
+        json.dumps(done(base64.b64encode(BIG_IMAGE).decode()), separators=(",", ":")),
+        json.dumps(done(base64.b64encode(BIG_IMAGE).decode()), indent=2),
+        # "/" escaped as "\/", which JSON allows: not base64 as it stands
+        json.dumps(done(base64.b64encode(BIG_IMAGE).decode())).replace("/", "\\/"),
+        # another "image" first: a value, then a key of another object
+        json.dumps({"metadata": {"kind": "image", "image": "not this one"},
+                    **done(base64.b64encode(BIG_IMAGE).decode())}),
+    ],
+    ids=["blanks", "compact", "indented", "escaped", "other-image-first"],
+)
+async def test_poll_done_decodes_a_large_image_whatever_the_json_layout(text: str) -> None:
+    async with art_client(Recorder(text=text)) as client:
+        assert await client.poll("op-1") == BIG_IMAGE
+
+
+async def test_poll_done_parses_no_json_the_size_of_the_image(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parsed: list[int] = []
+    loads = orjson.loads
+
+    def measured(content: bytes | str) -> Any:
+        parsed.append(len(content))
+        return loads(content)
+
+    monkeypatch.setattr(orjson, "loads", measured)
+    body = done(base64.b64encode(BIG_IMAGE).decode())
+    async with art_client(Recorder(body=body)) as client:
+        assert await client.poll("op-1") == BIG_IMAGE
+    assert parsed and max(parsed) < 1000  # the base64 text went to the decoder as bytes
 
 
 @pytest.mark.parametrize("is_done", [True, False])
