@@ -27,7 +27,8 @@ class Database:
     Coroutines sharing a connection would interleave their transactions, so every transaction
     holds a turn (`_turns`); BEGIN IMMEDIATE also keeps a second process from slipping in
     between a limit check and the insert it guards. `urgent=True` goes before the waiting
-    others (the submit path: the submit quota is the scarcest thing the bot has).
+    others (the submit path: the submit quota is the scarcest thing the bot has; the access
+    check every command waits on).
     """
 
     def __init__(self, connection: aiosqlite.Connection) -> None:

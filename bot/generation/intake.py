@@ -104,16 +104,21 @@ class Intake:
         return result
 
     async def begin(self, job: Job, *, acknowledged: bool = False) -> None:
-        """The generation and the acknowledgement: the submitter may take the job while its
-        status message is on the way (in a burst that round trip would delay every submit).
-        `acknowledged`: a chat action was sent already, in a burst (`WAITING_STATUS_AFTER`)."""
+        """The acknowledgement, then the generation: a prompt refused at once then has its
+        notice in place of the status message. `acknowledged`: a chat action went out already,
+        in a burst: the generation starts at once and a private chat's status message comes
+        only if the job has to wait (`WAITING_STATUS_AFTER`)."""
         log.info("job %s: queued chat=%s user=%s request=%s", job.id, job.chat_id, job.user_id,
                  job.request_key)
-        self.service.launch(job)
-        if acknowledged and job.chat_id > 0:
-            self._in_background(self._status_if_waiting(job))
+        if acknowledged:
+            self.service.launch(job)
+            if job.chat_id > 0:
+                self._in_background(self._status_if_waiting(job))
+            else:
+                await self._acknowledge(job)  # a group's reaction
             return
-        await self._acknowledge(job)
+        if await self._acknowledge(job):
+            self.service.launch(job)
 
     async def _status_if_waiting(self, job: Job) -> None:
         await asyncio.sleep(WAITING_STATUS_AFTER)
@@ -123,16 +128,19 @@ class Intake:
         if current is not None and current.state is JobState.QUEUED:
             await self._acknowledge(current)
 
-    async def _acknowledge(self, job: Job) -> None:
+    async def _acknowledge(self, job: Job) -> bool:
+        """False if the job has ended already (its status message is then removed again)."""
         status_message_id = await self.delivery.acknowledge(job)
-        if status_message_id is not None:
-            job = replace(job, status_message_id=status_message_id)
-            if not await self.jobs.set_status_message(job.id, status_message_id):
-                # The submitter took it at once and it has ended already (a refused prompt,
-                # say), its notice sent as a message of its own: "working…" would stay.
-                await self.delivery.remove_status(job)
-                return
-            self.service.status_message_known(job)
+        if status_message_id is None:
+            return True
+        job = replace(job, status_message_id=status_message_id)
+        if not await self.jobs.set_status_message(job.id, status_message_id):
+            # The submitter took it at once and it has ended already (a refused prompt,
+            # say), its notice sent as a message of its own: "working…" would stay.
+            await self.delivery.remove_status(job)
+            return False
+        self.service.status_message_known(job)
+        return True
 
     def now(self) -> datetime:
         return self.quotas.now()

@@ -79,10 +79,10 @@ def intake(recorder: Recorder) -> Intake:
                   quotas=cast(Any, SimpleNamespace(settings=None)))
 
 
-async def test_the_job_is_launched_then_acknowledged_and_its_status_message_passed_on() -> None:
+async def test_the_job_is_acknowledged_then_launched() -> None:
     recorder = Recorder(stored=True)
     await intake(recorder).begin(make_job())
-    assert recorder.events == ["launch", "acknowledge"]  # a submit need not wait for the ack
+    assert recorder.events == ["acknowledge", "launch"]  # a quick refusal edits the status
     assert [job.status_message_id for job in recorder.known] == [55]
     assert recorder.removed == []
 
@@ -90,8 +90,14 @@ async def test_the_job_is_launched_then_acknowledged_and_its_status_message_pass
 async def test_a_job_that_ended_before_its_status_was_stored_loses_the_status() -> None:
     recorder = Recorder(stored=False)  # the submitter took it and it was refused meanwhile
     await intake(recorder).begin(make_job())
-    assert recorder.known == []
+    assert recorder.launched == [] and recorder.known == []
     assert [job.status_message_id for job in recorder.removed] == [55]
+
+
+async def test_in_a_burst_the_job_is_launched_before_anything_is_sent() -> None:
+    recorder = Recorder(stored=True)
+    await intake(recorder).begin(make_job(3, chat_id=-100), acknowledged=True)
+    assert recorder.events == ["launch", "acknowledge"]  # (a group's reaction)
 
 
 async def test_in_a_burst_only_a_job_still_waiting_gets_a_status_message(
