@@ -172,6 +172,7 @@ def build_dispatcher(deps: Deps) -> Dispatcher:
         log.info("shutting down: finishing handlers, then pausing jobs")
         deps.health.stopped()
         await in_flight.drain(HANDLER_DRAIN_SECONDS)
+        await deps.intake.stop()
         await deps.service.stop()
         await deps.originals.stop()
         await deps.delivery.progress.close()

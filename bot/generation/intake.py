@@ -72,6 +72,14 @@ class Intake:
             self._taking_in -= 1
         return result
 
+    async def stop(self) -> None:
+        """Cancel what is still to be sent (a waiting job's status message): the database and
+        the bot's session close next."""
+        tasks = list(self._background)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
     def _in_background(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
         self._background.add(task)  # (held until done: the loop keeps only weak references)

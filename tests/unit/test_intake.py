@@ -142,3 +142,15 @@ async def test_in_a_burst_each_draw_is_acknowledged_before_its_turn_on_the_datab
     await asyncio.gather(*draws)
     await taker.accept(draw_request(4))  # quiet again: the status message is enough
     assert recorder.actions == [(3, None)]
+
+
+async def test_stop_cancels_the_status_messages_still_to_come(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(intake_module, "WAITING_STATUS_AFTER", 0.05)
+    recorder = Recorder(stored=True)
+    taker = intake(recorder)
+    await taker.begin(make_job(2), acknowledged=True)  # would get its status in 0.05 s
+    await taker.stop()
+    await asyncio.sleep(0.2)
+    assert recorder.acknowledged == []
