@@ -19,8 +19,7 @@ def is_group(message: Message) -> bool:
 
 
 # Filters are coroutines, not magic filters (`F.…`): aiogram runs a plain callable in a worker
-# thread (`asyncio.to_thread`), a trip that in a burst of 200 /draws cost more than the rest of
-# the dispatch.
+# thread (`asyncio.to_thread`), a trip there and back for every message update.
 
 
 async def in_people_chat(message: Message) -> bool:

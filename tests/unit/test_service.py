@@ -204,23 +204,20 @@ async def test_a_status_message_stored_while_the_job_draws_is_removed_under_its_
     jobs = SqliteJobRepository(database)
     delivery = HeldDelivery()
     service = polling_at_once(jobs, InstantProvider(), delivery)
-    created = await jobs.create(NewJob(
-        request_key="k1", chat_id=1, thread_id=None, user_id=1, message_id=1, language="en",
-        prompt="a cat", options="{}", day="2026-11-26", deadline_at=1e12))
-    assert isinstance(created, Created)
+    job = await queue(jobs, "k1", user_id=1)
     await service.start()
     try:
-        service.launch(created.job)  # taken before its acknowledgement was stored
+        service.launch(job)  # taken before its acknowledgement was stored
         await wait_until(lambda: len(delivery.given) == 1)
-        assert service.is_drawing(created.job.id)
-        assert await jobs.set_status_message(created.job.id, 77)
-        service.status_message_known(replace(created.job, status_message_id=77))
+        assert service.is_drawing(job.id)
+        assert await jobs.set_status_message(job.id, 77)
+        service.status_message_known(replace(job, status_message_id=77))
         delivery.release.set()
         await wait_until(lambda: delivery.removed != [])
     finally:
         await service.stop()
     assert delivery.removed == [77]
-    assert not service.is_drawing(created.job.id)
+    assert not service.is_drawing(job.id)
 
 
 def test_learned_generation_time() -> None:
@@ -263,16 +260,13 @@ async def test_a_quick_retry_while_the_last_attempt_tidies_up_is_not_lost(
         settings=ServiceSettings(backoff_base=0.02, backoff_cap=0.05),  # retry at once
     )
     service.timing.extend([0.01] * 20)
-    result = await jobs.create(NewJob(
-        request_key="k", chat_id=5, thread_id=None, user_id=5, message_id=1, language="en",
-        prompt="p", options="{}", day="2026-11-25", deadline_at=1e12))
-    assert isinstance(result, Created)
+    job = await queue(jobs, "k", user_id=5)
     await service.start()
     try:
         await wait_until(lambda: len(delivery.sent) == 1, seconds=5)
     finally:
         await service.stop()
-    assert delivery.sent == {result.job.id: b"jpeg of op2"}
+    assert delivery.sent == {job.id: b"jpeg of op2"}
     assert not service._in_flight  # no slot left claimed
 
 
@@ -295,11 +289,12 @@ class CountingJobs(SqliteJobRepository):
         return job
 
 
-async def queue(jobs: SqliteJobRepository, key: str, user_id: int) -> None:
+async def queue(jobs: SqliteJobRepository, key: str, user_id: int) -> Job:
     result = await jobs.create(NewJob(
         request_key=key, chat_id=user_id, thread_id=None, user_id=user_id, message_id=1,
         language="en", prompt=key, options="{}", day="2026-11-25", deadline_at=1e12))
     assert isinstance(result, Created)
+    return result.job
 
 
 def quiet_service(jobs: SqliteJobRepository) -> GenerationService:
