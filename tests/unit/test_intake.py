@@ -12,7 +12,7 @@ import pytest
 from bot.generation import intake as intake_module
 from bot.generation.intake import DrawRequest, Intake
 from bot.prompt import parse_prompt
-from storage.models import Job, JobState, LimitReached
+from storage.models import Created, Job, JobState
 
 
 def make_job(job_id: int = 7, chat_id: int = 1) -> Job:
@@ -129,19 +129,23 @@ async def test_in_a_burst_each_draw_is_acknowledged_before_its_turn_on_the_datab
     taker = intake(recorder)
     turn = asyncio.Event()
 
-    async def register(request: DrawRequest) -> LimitReached:  # waits for the database
+    async def register(request: DrawRequest) -> Created:  # waits for the database
         await turn.wait()
-        return LimitReached(used=1, limit=1)
+        return Created(make_job(request.chat_id, chat_id=request.chat_id))
 
     taker.register = register  # type: ignore[method-assign]
     draws = [asyncio.create_task(taker.accept(draw_request(chat_id))) for chat_id in (1, 2, 3)]
     for _ in range(50):
         await asyncio.sleep(0.01)
     assert recorder.actions == [(3, None)]  # two were being taken in already
+    recorder.drawing.update({1, 2, 3})  # (each taken by the submitter at once)
     turn.set()
     await asyncio.gather(*draws)
+    assert recorder.acknowledged == [1, 2]  # the third has its chat action: no status message
     await taker.accept(draw_request(4))  # quiet again: the status message is enough
     assert recorder.actions == [(3, None)]
+    assert recorder.acknowledged == [1, 2, 4]
+    assert [job.id for job in recorder.launched] == [1, 2, 3, 4]
 
 
 async def test_stop_cancels_the_status_messages_still_to_come(
