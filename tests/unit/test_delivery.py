@@ -10,11 +10,19 @@ import sys
 from dataclasses import replace
 
 import pytest
+from aiogram.types import BufferedInputFile
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import texts
-from bot.generation.delivery import CAPTION_LIMIT, Delivery, build_caption, cut_utf16, utf16_len
+from bot.generation.delivery import (
+    CAPTION_LIMIT,
+    Delivered,
+    Delivery,
+    build_caption,
+    cut_utf16,
+    utf16_len,
+)
 from bot.generation.limiter import ChatLimits
 from bot.logging_setup import REDACTED, RedactingFormatter
 from bot.prompt import MAX_PROMPT_CHARS, MAX_SEED, DrawOptions, PromptError, PromptProblem
@@ -321,6 +329,23 @@ async def test_photos_overall_are_counted_from_their_send() -> None:
     first, fourth = delivery.started[0], delivery.started[3]
     assert fourth - first >= 1.0  # never more than three in the window...
     assert fourth - first < 1.4  # ...counted from the sends (from the answers: >= 1.6 s)
+
+
+async def test_a_photo_is_uploaded_in_one_chunk() -> None:
+    class PhotoBot:
+        def __init__(self) -> None:
+            self.photos: list[BufferedInputFile] = []
+
+        async def send_photo(self, chat_id: int, photo: BufferedInputFile, **_: object) -> None:
+            self.photos.append(photo)
+
+    bot = PhotoBot()
+    delivery = Delivery(bot=bot,  # type: ignore[arg-type]  # what Delivery calls of it
+                        chat_limits=ChatLimits(private=(100, 1.0), group=(100, 1.0)))
+    image = bytes(range(256)) * 4096  # 1 MB
+    assert isinstance(await delivery.send_photo(make_job("p"), image), Delivered)
+    chunks = [chunk async for chunk in bot.photos[0].read(bot)]  # type: ignore[arg-type]
+    assert chunks == [image]
 
 
 # --- acknowledgements ------------------------------------------------------------------------
