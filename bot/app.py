@@ -150,6 +150,7 @@ def build_dispatcher(deps: Deps) -> Dispatcher:
         intake=deps.intake, settings=deps.settings, service=deps.service, quotas=deps.quotas,
         access=deps.access, stats=deps.stats, jobs=deps.jobs, delivery=deps.delivery,
         originals=deps.originals, metrics=deps.metrics,
+        disable_fsm=True,  # no conversation state: spares every update the FSM's middleware
     )
     in_flight = InFlightUpdates()
     dispatcher.update.outer_middleware(in_flight)

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from aiogram.fsm.middleware import FSMContextMiddleware
 
 from bot.app import StartupError, create_application
 from storage.database import Database
@@ -288,3 +289,14 @@ async def test_metrics_port_in_use_is_a_startup_error(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_updates_pass_no_conversation_state_machine(
+    telegram: TelegramEmulator, yandex: YandexArtEmulator, tmp_path: Path
+) -> None:
+    settings = make_settings(telegram, yandex, tmp_path / "bot.sqlite3")
+    async with running_bot(settings, telegram) as application:
+        telegram.user_message(chat_id=ALICE, user_id=ALICE, text="/draw a quiet harbour")
+        await telegram.wait_for(lambda: len(telegram.photos(ALICE)) == 1, what="the photo")
+        outer = list(application.dispatcher.update.outer_middleware)
+    assert not any(isinstance(middleware, FSMContextMiddleware) for middleware in outer)
