@@ -138,9 +138,14 @@ def first_run(runs: Runs) -> RunFigures | None:
     return each[0] if each else None
 
 
+def values_of(metric: Metric, runs: Sequence[RunFigures]) -> list[float]:
+    """The metric in each run that has it."""
+    return [value for value in map(metric.value, runs) if value is not None]
+
+
 def median_value(metric: Metric, runs: Sequence[RunFigures]) -> float | None:
     """The metric's median over repeated runs (one run: its value)."""
-    values = [value for value in map(metric.value, runs) if value is not None]
+    values = values_of(metric, runs)
     return statistics.median(values) if values else None
 
 
@@ -231,7 +236,7 @@ def spread(scenario: Scenario, runs: Runs) -> str:
     for strategy, each in runs.items():
         ranges = []
         for metric in METRICS:
-            values = [value for value in map(metric.value, each) if value is not None]
+            values = values_of(metric, each)
             if metric.key in scenario.judged and values and max(values) > min(values) * 1.02:
                 low, high = fmt(min(values), metric.unit), fmt(max(values), metric.unit)
                 ranges.append(f"{metric.label} {low}–{high}")
