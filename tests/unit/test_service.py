@@ -177,11 +177,7 @@ async def test_fresh_images_go_straight_to_delivery_and_the_rest_are_read_back(
     delivery = HeldDelivery()
     service = polling_at_once(jobs, InstantProvider(), delivery)
     for number in range(1, 6):
-        result = await jobs.create(NewJob(
-            request_key=f"k{number}", chat_id=number, thread_id=None, user_id=number,
-            message_id=1, language="en", prompt=f"prompt {number}", options="{}",
-            day="2026-11-25", deadline_at=1e12))
-        assert isinstance(result, Created)
+        await queue(jobs, f"k{number}", user_id=number)
     await service.start()
     try:
         # Sends are held: the first two images are kept in memory, the other three are left in
