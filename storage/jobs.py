@@ -151,6 +151,12 @@ class SqliteJobRepository:
                 (limit,),
             )
 
+    async def queued_by_id(self, limit: int) -> list[Job]:
+        async with self._db.reading(urgent=True) as connection:  # the submitter's next jobs
+            return await _all(connection,
+                              "SELECT * FROM jobs WHERE state = 'queued' ORDER BY id LIMIT ?",
+                              (limit,))
+
     async def queue_position(self, job_id: int) -> int | None:
         async with self._db.reading() as connection:
             row = await fetch_row(connection, f"{_QUEUE} SELECT position FROM ordered WHERE id = ?",

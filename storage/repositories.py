@@ -53,6 +53,10 @@ class JobRepository(Protocol):
         """The next `limit` queued jobs in serving order: round-robin across users and chats,
         by (max(rank among the user's queued jobs, rank among the chat's), id)."""
 
+    async def queued_by_id(self, limit: int) -> list[Job]:
+        """The first `limit` queued jobs, oldest first: far cheaper than the serving order, for
+        a caller that takes the whole queue at once (the order then cannot matter)."""
+
     async def queue_position(self, job_id: int) -> int | None:
         """1-based position of the job in the serving order; None if it is not queued."""
 

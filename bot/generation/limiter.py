@@ -87,6 +87,15 @@ class RollingWindowLimiter:
             return max(self._wait(), 0.0) + len(self._waiters) * self.window / self.limit
         return max(self._wait(), 0.0)
 
+    def room(self) -> int:
+        """How many acquisitions would pass at once now."""
+        now = self._clock()
+        self._recover(now)
+        if self._waiters or now < self._paused_until:
+            return 0
+        counted = sum(1 for stamp in self._stamps if stamp.at + self.window > now)
+        return max(0, self.effective_limit - counted)
+
     def idle(self) -> bool:
         """Nobody waits and nothing it remembers still counts: it can be dropped."""
         now = self._clock()

@@ -215,3 +215,20 @@ async def test_answers_out_of_order_count_the_latest() -> None:
     clock.now += 0.5
     limiter.done(first)  # the older request answered last
     assert limiter.delay() == pytest.approx(1.005)  # a third waits a window from that answer
+
+
+async def test_room_counts_what_the_window_still_holds() -> None:
+    clock = FakeClock()
+    limiter = RollingWindowLimiter(3, 1.0, clock=clock)
+    assert limiter.room() == 3
+    await limiter.acquire()
+    clock.now += 0.5
+    await limiter.acquire()
+    assert limiter.room() == 1
+    clock.now += 0.6  # the first one has left the window
+    assert limiter.room() == 2
+    limiter.hold_off(1.0)
+    assert limiter.room() == 0  # nothing passes while held off
+    clock.now += 1.0
+    limiter.penalize(hold=0.0)  # a 429: the rate is halved
+    assert limiter.room() == 1

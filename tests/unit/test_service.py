@@ -13,6 +13,8 @@ from bot.generation import service as service_module
 from bot.generation.delivery import Delivered, Delivery, DeliveryResult, ImageSource
 from bot.generation.limiter import RollingWindowLimiter
 from bot.generation.service import (
+    QUEUE_SHOWN,
+    SUBMIT_BATCH,
     GenerationService,
     ServiceSettings,
     call_outcome,
@@ -50,11 +52,14 @@ class FlakyJobs:
     async def overdue(self, now: float) -> list[Any]:
         return []
 
-    async def queued_in_order(self, limit: int) -> list[Any]:
+    async def queued_by_id(self, limit: int) -> list[Any]:
         self.queue_reads += 1
         if self.queue_reads == 1:
             raise RuntimeError("database is locked")
         return []
+
+    async def queued_in_order(self, limit: int) -> list[Any]:
+        raise AssertionError("an empty queue is read by id")
 
 
 class NoProvider:
@@ -272,11 +277,17 @@ class CountingJobs(SqliteJobRepository):
     def __init__(self, database: Database) -> None:
         super().__init__(database)
         self.queue_reads = 0
+        self.ordered_reads: list[int] = []  # the limit of each read in serving order
         self.submitted: list[str] = []
 
     async def queued_in_order(self, limit: int) -> list[Job]:
         self.queue_reads += 1
+        self.ordered_reads.append(limit)
         return await super().queued_in_order(limit)
+
+    async def queued_by_id(self, limit: int) -> list[Job]:
+        self.queue_reads += 1
+        return await super().queued_by_id(limit)
 
     async def mark_submitting(self, job_id: int) -> Job | None:
         job = await super().mark_submitting(job_id)
@@ -316,6 +327,42 @@ async def test_with_room_in_the_quota_one_read_of_the_queue_starts_many(
     finally:
         await service.stop()
     assert jobs.queue_reads <= 3  # not one (or two) per job
+    # All of the queue started at once: read by id (only the sweep, showing places in the
+    # queue, read the serving order).
+    assert all(limit == QUEUE_SHOWN for limit in jobs.ordered_reads)
+
+
+async def test_a_queue_longer_than_a_batch_is_taken_in_serving_order(
+    database: Database,
+) -> None:
+    jobs = CountingJobs(database)
+    for number in range(5):
+        await queue(jobs, f"heavy{number}", user_id=1)
+    for number in range(SUBMIT_BATCH):
+        await queue(jobs, f"light{number}", user_id=100 + number)
+    service = quiet_service(jobs)
+    await service.start()
+    try:
+        await wait_until(lambda: len(jobs.submitted) == 5 + SUBMIT_BATCH)
+    finally:
+        await service.stop()
+    assert any(limit <= SUBMIT_BATCH for limit in jobs.ordered_reads)
+    # Everyone's first job before anyone's second: one heavy job in the first batch.
+    assert sum(key.startswith("heavy") for key in jobs.submitted[:SUBMIT_BATCH]) == 1
+
+
+async def test_the_sweep_reads_the_serving_order_only_when_someone_waits(
+    database: Database,
+) -> None:
+    jobs = CountingJobs(database)
+    service = quiet_service(jobs)  # not started: nothing takes the queue
+    await service._sweep_queue()
+    assert jobs.ordered_reads == []
+    await queue(jobs, "waiting", user_id=1)
+    await service._sweep_queue()
+    assert service._positions is not None
+    await service._positions
+    assert jobs.ordered_reads == [QUEUE_SHOWN]
 
 
 async def test_after_waiting_for_the_quota_the_queue_is_read_again(database: Database) -> None:
@@ -334,6 +381,8 @@ async def test_after_waiting_for_the_quota_the_queue_is_read_again(database: Dat
         await service.stop()
     # The light user's job was queued last but goes first once the quota has room again.
     assert jobs.submitted[:3] == ["heavy0", "heavy1", "light"]
+    assert any(limit < QUEUE_SHOWN for limit in jobs.ordered_reads)  # more waited than
+    # the quota let through
 
 
 class SlowStoreJobs(SqliteJobRepository):

@@ -320,6 +320,15 @@ async def advance(jobs: SqliteJobRepository, job: Job, state: JobState) -> None:
             assert await jobs.store_image(job.id, b"img")
 
 
+async def test_queued_by_id_lists_only_queued_jobs_oldest_first(
+    jobs: SqliteJobRepository,
+) -> None:
+    first, taken, second, third = [await created(jobs, key) for key in "abcd"]
+    await advance(jobs, taken, JobState.SUBMITTED)
+    assert [job.id for job in await jobs.queued_by_id(10)] == [first.id, second.id, third.id]
+    assert [job.id for job in await jobs.queued_by_id(2)] == [first.id, second.id]
+
+
 # --- transitions -----------------------------------------------------------------------------
 
 
