@@ -78,7 +78,7 @@ def _check_subject(scope: OverrideScope, subject_id: int) -> None:
 async def read_rules(connection: aiosqlite.Connection, user_id: int, chat_id: int,
                      day: str) -> LimitRules:
     """The overrides that apply to this user in this chat, and the user's grant for `day`
-    (also read inside a job's insert transaction: `storage.jobs`)."""
+    (also read just before a job's guarded insert: `storage.jobs`)."""
     rows = await fetch_rows(  # one statement: each is a trip to aiosqlite's thread
         connection,
         "SELECT scope, daily_limit FROM limit_overrides "

@@ -27,8 +27,8 @@ class JobRepository(Protocol):
                      policy: LimitPolicy | PolicyRule = NO_LIMITS) -> CreateResult:
         """Insert the job unless its request key exists (`Duplicate`, nothing charged) or one of
         the policy's limits is used up (`LimitReached` naming the first one hit: user, chat,
-        global, then active). A `PolicyRule` is applied to the admins' rules read in the same
-        step: reading the rules, every check and the insert are one atomic step."""
+        global, then active). A `PolicyRule` is applied to the admins' rules, read just
+        before: every check and the insert are one atomic step."""
 
     async def get(self, job_id: int) -> Job | None: ...
 

@@ -7,9 +7,11 @@ import contextlib
 import logging
 import re
 import sqlite3
+from collections.abc import AsyncIterator
 from importlib import resources
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
 from storage.database import PAGE_SIZE, Database
@@ -239,6 +241,27 @@ async def test_duplicate_wins_over_a_used_up_limit(jobs: SqliteJobRepository) ->
     assert isinstance(await jobs.create(new_job("c:1"), ONE_A_DAY), Created)
     assert isinstance(await jobs.create(new_job("c:1"), ONE_A_DAY), Duplicate)
     assert isinstance(await jobs.create(new_job("c:2"), ONE_A_DAY), LimitReached)
+
+
+async def test_a_job_ended_after_the_refused_insert_makes_room(
+    database: Database, jobs: SqliteJobRepository, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    first = await jobs.create(new_job("a"), ONE_A_DAY)
+    assert isinstance(first, Created)
+    original = database.transaction
+
+    @contextlib.asynccontextmanager
+    async def transaction_after_a_refund() -> AsyncIterator[aiosqlite.Connection]:
+        # Between the refused insert and the transaction telling why, the first job fails.
+        monkeypatch.setattr(database, "transaction", original)
+        assert await jobs.finish(first.job.id, JobState.FAILED, "test")
+        async with original() as connection:
+            yield connection
+
+    monkeypatch.setattr(database, "transaction", transaction_after_a_refund)
+    result = await jobs.create(new_job("b"), ONE_A_DAY)
+    assert database.transaction == original  # the refused insert went on to the transaction
+    assert isinstance(result, Created)  # not LimitReached: the failed job was refunded
 
 
 async def test_limit_is_atomic_under_concurrency(
@@ -532,9 +555,13 @@ async def test_recent_generation_seconds_real_clock(jobs: SqliteJobRepository) -
 
 
 async def test_cancelled_transaction_leaves_the_connection_usable(
-    jobs: SqliteJobRepository,
+    database: Database, jobs: SqliteJobRepository,
 ) -> None:
-    task = asyncio.create_task(jobs.create(new_job("a")))
+    async def in_a_transaction() -> None:
+        async with database.transaction() as connection:
+            await connection.execute("SELECT 1")
+
+    task = asyncio.create_task(in_a_transaction())
     await asyncio.sleep(0)  # the task now waits for its BEGIN IMMEDIATE
     assert not task.done()
     task.cancel()
@@ -544,15 +571,17 @@ async def test_cancelled_transaction_leaves_the_connection_usable(
     assert isinstance(result, Created)
 
 
-async def test_a_new_job_takes_four_statements_with_its_limits_checked(
+async def test_a_new_job_takes_two_statements_with_its_limits_checked(
     database: Database, jobs: SqliteJobRepository,
 ) -> None:
     # Each statement is a trip to aiosqlite's thread, and with 200 /draws at once the trips
-    # queue up on the one connection: BEGIN, the admins' rules, the guarded insert, COMMIT.
+    # queue up on the one connection: the admins' rules, then the guarded insert (no BEGIN and
+    # COMMIT: one statement is atomic on its own).
     statements: list[str] = []
     await database._connection.set_trace_callback(statements.append)
     policy = LimitPolicy(user_daily=5, chat_daily=5, global_daily=50, max_active=2)
     result = await jobs.create(new_job("k1"), lambda rules: policy)
     await database._connection.set_trace_callback(None)  # type: ignore[arg-type]  # (removes it)
     assert isinstance(result, Created)
-    assert len(statements) == 4, statements
+    assert len(statements) == 2, statements
+    assert statements[1].startswith("\nINSERT INTO jobs"), statements
