@@ -66,13 +66,19 @@ class Originals:
 
     async def prune(self) -> int:
         pruned = await self.jobs.prune_images(self.clock() - self.retention_seconds)
-        if pruned:
+        if pruned and self.enabled:
             log.info("pruned %d original image(s) older than %g h", pruned, self.retention_hours)
+        elif pruned:
+            log.info("dropped %d delivered image(s) left behind by a crash", pruned)
         return pruned
 
     async def start(self) -> None:
-        if self.enabled and self._pruner is None:
-            await self.prune()
+        if self._pruner is not None:
+            return
+        # Kept or not, delivered images past the window go: without originals, one a crash left
+        # between a delivery's two statements (`mark_delivered`).
+        await self.prune()
+        if self.enabled:
             self._pruner = asyncio.create_task(self._prune_forever(), name="originals-pruner")
 
     async def stop(self) -> None:

@@ -79,6 +79,22 @@ async def test_originals_disabled(keeping: SqliteJobRepository) -> None:
     await originals.stop()
 
 
+async def test_without_originals_start_drops_an_image_a_crash_left(
+        database: Database, caplog: pytest.LogCaptureFixture) -> None:
+    # A crash between mark_delivered's two statements leaves the image of a delivered job
+    # behind: as a repository keeping delivered images does.
+    await delivered(SqliteJobRepository(database, keep_delivered_images=True), "crashed")
+    jobs = SqliteJobRepository(database)
+    waiting = await jobs.create(new_job("waiting"))
+    assert isinstance(waiting, Created)
+    await advance(jobs, waiting.job, JobState.GENERATED)
+    with caplog.at_level("INFO"):
+        await Originals(jobs, retention_hours=0).start()
+    assert await count_rows(database, "job_images") == 1
+    assert await jobs.image(waiting.job.id) == b"img"  # not delivered yet: kept
+    assert "dropped 1 delivered image(s) left behind by a crash" in caplog.text
+
+
 async def test_generated_job_image_is_available(keeping: SqliteJobRepository) -> None:
     result = await keeping.create(new_job("g"))
     assert isinstance(result, Created)

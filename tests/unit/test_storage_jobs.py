@@ -431,7 +431,12 @@ async def test_mark_delivered_drops_image(jobs: SqliteJobRepository, database: D
     job = await created(jobs, "a")
     assert not await jobs.mark_delivered(job.id)
     await advance(jobs, job, JobState.GENERATED)
+    statements: list[str] = []
+    await database._connection.set_trace_callback(statements.append)
     assert await jobs.mark_delivered(job.id)
+    await database._connection.set_trace_callback(None)  # type: ignore[arg-type]  # (removes it)
+    # Two trips to aiosqlite's thread: the state, then the image (no BEGIN and COMMIT).
+    assert [statement.split()[0] for statement in statements] == ["UPDATE", "DELETE"]
     assert await jobs.image(job.id) is None
     assert await count_rows(database, "job_images") == 0
     stored = await jobs.get(job.id)
