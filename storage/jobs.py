@@ -29,6 +29,7 @@ from storage.sql import Params, fetch_int, fetch_row, fetch_rows
 
 _UNFINISHED = ", ".join(f"'{state}'" for state in sorted(UNFINISHED_STATES))
 _REFUNDED = ", ".join(f"'{state}'" for state in sorted(REFUNDED_STATES))
+_AWAITING = "'submitted', 'submitting'"  # the states a job's image may arrive in
 
 # The new job, inserted only if its request is new and it breaks no limit (`_guards`): the check
 # and the insert are one statement.
@@ -198,18 +199,28 @@ class SqliteJobRepository:
                                 "operation_id = :operation_id, submitted_at = :now",
                                 operation_id=operation_id)
 
-    async def store_image(self, job_id: int, image: bytes) -> bool:
-        async with self._db.transaction() as connection:
-            # From submitting too: the synchronous Images API answers with the image itself.
-            if not (await _move(connection, job_id, JobState.SUBMITTED, JobState.GENERATED,
-                                "generated_at = :now")
-                    or await _move(connection, job_id, JobState.SUBMITTING, JobState.GENERATED,
-                                   "submitted_at = :now, generated_at = :now")):
-                return False
+    async def store_image(self, job_id: int, image: bytes) -> Job | None:
+        # Two statements, each atomic on its own (two trips to aiosqlite's thread instead of
+        # five with BEGIN, COMMIT and a read of the job): the image first, and only for a job
+        # still waiting for it, then the state. A crash in between leaves a submitted job with
+        # its image stored, which the next poll after the restart stores again; a job that
+        # ends in between (cancelled) has its image dropped by `finish`.
+        params = {"id": job_id, "image": image, "now": time.time()}
+        async with self._db.single_statement() as connection:
             await connection.execute(
-                "INSERT OR REPLACE INTO job_images (job_id, image) VALUES (?, ?)", (job_id, image)
+                "INSERT OR REPLACE INTO job_images (job_id, image) SELECT :id, :image "
+                f"WHERE EXISTS (SELECT 1 FROM jobs WHERE id = :id AND state IN ({_AWAITING}))",
+                params,
             )
-            return True
+        async with self._db.single_statement() as connection:
+            # From submitting too: the synchronous Images API answers with the image itself.
+            return await _one(
+                connection,
+                "UPDATE jobs SET state = 'generated', updated_at = :now, generated_at = :now, "
+                "submitted_at = CASE WHEN state = 'submitting' THEN :now ELSE submitted_at END "
+                f"WHERE id = :id AND state IN ({_AWAITING}) RETURNING *",
+                params,
+            )
 
     async def image(self, job_id: int) -> bytes | None:
         async with self._db.reading() as connection:

@@ -73,9 +73,10 @@ class JobRepository(Protocol):
         """The submitted job; None if it had left `submitting` meanwhile."""
         ...
 
-    async def store_image(self, job_id: int, image: bytes) -> bool:
+    async def store_image(self, job_id: int, image: bytes) -> Job | None:
         """submitted (or submitting, for an API that answers with the image) -> generated,
-        with the image kept until it is delivered."""
+        with the image kept until it is delivered. Returns the job as it now is; None (and
+        nothing stored) if it was in neither state."""
 
     async def image(self, job_id: int) -> bytes | None: ...
 

@@ -540,7 +540,8 @@ class GenerationService:
 
     async def _generated(self, job: Job, image: bytes, submitted_at: float,
                          ready_after: float | None = None) -> Job | None:
-        if not await self.jobs.store_image(job.id, image):
+        generated = await self.jobs.store_image(job.id, image)
+        if generated is None:
             return await self.jobs.get(job.id)
         self._release(job.id)
         if len(self._fresh_images) < MAX_IMAGES_HELD:
@@ -551,7 +552,7 @@ class GenerationService:
         self.metrics.observe_generation(seconds)
         log.info("job %s: generated chat=%s user=%s operation=%s generation=%.1fs bytes=%d",
                  job.id, job.chat_id, job.user_id, job.operation_id or "-", seconds, len(image))
-        return await self.jobs.get(job.id)
+        return generated
 
     async def _deliver(self, job: Job) -> None:
         attempt = 0

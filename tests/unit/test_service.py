@@ -393,7 +393,7 @@ class SlowStoreJobs(SqliteJobRepository):
         self.written = asyncio.Event()
         self.storing = 0
 
-    async def store_image(self, job_id: int, image: bytes) -> bool:
+    async def store_image(self, job_id: int, image: bytes) -> Job | None:
         self.storing += 1
         await self.written.wait()
         return await super().store_image(job_id, image)

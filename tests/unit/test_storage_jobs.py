@@ -427,6 +427,30 @@ async def test_store_image_only_after_a_submit(jobs: SqliteJobRepository) -> Non
     assert await jobs.image(job.id) == image
 
 
+async def test_store_image_returns_the_generated_job_in_two_statements(
+    jobs: SqliteJobRepository, database: Database,
+) -> None:
+    job = await created(jobs, "a")
+    await advance(jobs, job, JobState.SUBMITTED)
+    statements: list[str] = []
+    await database._connection.set_trace_callback(statements.append)
+    stored = await jobs.store_image(job.id, b"img")
+    await database._connection.set_trace_callback(None)  # type: ignore[arg-type]  # (removes it)
+    assert stored is not None and stored.state is JobState.GENERATED
+    assert stored.generated_at is not None and stored.operation_id == "op"
+    # Two trips to aiosqlite's thread: the image, then the state (no BEGIN, COMMIT or read).
+    assert [statement.split()[0] for statement in statements] == ["INSERT", "UPDATE"]
+
+
+async def test_a_finished_job_stores_no_image(jobs: SqliteJobRepository, database: Database,
+                                              ) -> None:
+    job = await created(jobs, "a")
+    await advance(jobs, job, JobState.SUBMITTED)
+    assert await jobs.finish(job.id, JobState.CANCELLED, "cancelled by the user")
+    assert await jobs.store_image(job.id, b"late") is None
+    assert await count_rows(database, "job_images") == 0
+
+
 async def test_mark_delivered_drops_image(jobs: SqliteJobRepository, database: Database) -> None:
     job = await created(jobs, "a")
     assert not await jobs.mark_delivered(job.id)
