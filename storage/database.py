@@ -81,7 +81,9 @@ class Database:
                                ) -> AsyncIterator[aiosqlite.Connection]:
         """For a change that is one statement: SQLite commits it on its own (autocommit), so
         it needs no BEGIN/COMMIT around it, one trip to aiosqlite's thread instead of three.
-        It still waits for a running transaction, so it never lands inside another's."""
+        It still waits for a running transaction, so it never lands inside another's. A few
+        such statements in one block keep their turn (nothing else runs between them), each
+        committed on its own."""
         async with self._turns.hold(urgent=urgent):
             yield self._connection
 

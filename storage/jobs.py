@@ -76,17 +76,18 @@ class SqliteJobRepository:
 
     async def create(self, new: NewJob,
                      policy: LimitPolicy | PolicyRule = NO_LIMITS) -> CreateResult:
-        if not isinstance(policy, LimitPolicy):
-            async with self._db.reading() as connection:
-                policy = policy(await read_rules(connection, new.user_id, new.chat_id, new.day))
-        limits = _applied(policy)
-        params = {**_fields(new), "now": time.time(),
-                  **{f"limit_{kind.value}": limit for kind, limit in limits}}
-        insert = _INSERT + _guards(limits) + " RETURNING *"
         # The checks and the insert are one statement, atomic on its own: no BEGIN and COMMIT,
         # two trips to aiosqlite's thread fewer (with 200 /draws at once they queue up on the
-        # one connection). An admin's rule changed in between applies from the next job on.
+        # one connection). The admins' rules are read just before, in the same turn (or the
+        # inserts of a burst would wait behind all of its rules reads); a rule changed in
+        # between applies from the next job on.
         async with self._db.single_statement() as connection:
+            if not isinstance(policy, LimitPolicy):
+                policy = policy(await read_rules(connection, new.user_id, new.chat_id, new.day))
+            limits = _applied(policy)
+            params = {**_fields(new), "now": time.time(),
+                      **{f"limit_{kind.value}": limit for kind, limit in limits}}
+            insert = _INSERT + _guards(limits) + " RETURNING *"
             job = await _one(connection, insert, params)
         if job is not None:
             return Created(job)
@@ -200,11 +201,10 @@ class SqliteJobRepository:
                                 operation_id=operation_id)
 
     async def store_image(self, job_id: int, image: bytes) -> Job | None:
-        # Two statements, each atomic on its own (two trips to aiosqlite's thread instead of
-        # five with BEGIN, COMMIT and a read of the job): the image first, and only for a job
-        # still waiting for it, then the state. A crash in between leaves a submitted job with
-        # its image stored, which the next poll after the restart stores again; a job that
-        # ends in between (cancelled) has its image dropped by `finish`.
+        # Two statements in one turn, each atomic on its own (two trips to aiosqlite's thread
+        # instead of five with BEGIN, COMMIT and a read of the job): the image first, and only
+        # for a job still waiting for it, then the state. A crash in between leaves a submitted
+        # job with its image stored, which the next poll after the restart stores again.
         params = {"id": job_id, "image": image, "now": time.time()}
         async with self._db.single_statement() as connection:
             await connection.execute(
@@ -212,7 +212,6 @@ class SqliteJobRepository:
                 f"WHERE EXISTS (SELECT 1 FROM jobs WHERE id = :id AND state IN ({_AWAITING}))",
                 params,
             )
-        async with self._db.single_statement() as connection:
             # From submitting too: the synchronous Images API answers with the image itself.
             return await _one(
                 connection,
@@ -229,17 +228,17 @@ class SqliteJobRepository:
         return bytes(row[0]) if row else None
 
     async def mark_delivered(self, job_id: int) -> bool:
-        # Two statements, each atomic on its own (two trips to aiosqlite's thread instead of
-        # four with BEGIN and COMMIT): the state first, so a crash in between leaves only an
-        # image of a delivered job behind, which `prune_images` drops (at start: Originals).
+        # Two statements in one turn, each atomic on its own (two trips to aiosqlite's thread
+        # instead of four with BEGIN and COMMIT): the state first, so a crash in between leaves
+        # only an image of a delivered job behind, which `prune_images` drops (at start:
+        # Originals).
         async with self._db.single_statement() as connection:
             if not await _move(connection, job_id, JobState.GENERATED, JobState.DELIVERED,
                                "finished_at = :now"):
                 return False
-        if not self._keep_delivered_images:
-            async with self._db.single_statement() as connection:
+            if not self._keep_delivered_images:
                 await connection.execute("DELETE FROM job_images WHERE job_id = ?", (job_id,))
-        return True
+            return True
 
     async def prune_images(self, delivered_before: float) -> int:
         async with self._db.transaction() as connection:
