@@ -274,11 +274,14 @@ class GenerationService:
         # The serving order ranks every unfinished job (~0.5 ms of SQLite with 200 in flight);
         # it matters only if some of the queue must wait. A queue that starts whole now (room
         # in this batch and in the quota) is read by id: one cheap read per wake in a burst.
-        whole = len(skip) + count + 1
-        queued = await self.jobs.queued_by_id(whole)
-        fresh = [job for job in queued if job.id not in skip]
-        if len(queued) < whole and len(fresh) <= min(count, self._submit_room()):
-            return fresh
+        # (With no room in the quota, as after waiting for it, only the serving order can help.)
+        room = min(count, self._submit_room())
+        if room > 0:
+            whole = len(skip) + count + 1
+            queued = await self.jobs.queued_by_id(whole)
+            fresh = [job for job in queued if job.id not in skip]
+            if len(queued) < whole and len(fresh) <= room:
+                return fresh
         queued = await self.jobs.queued_in_order(len(skip) + count)
         return [job for job in queued if job.id not in skip][:count]
 
