@@ -29,7 +29,8 @@ from storage.sql import Params, fetch_int, fetch_row, fetch_rows
 
 _UNFINISHED = ", ".join(f"'{state}'" for state in sorted(UNFINISHED_STATES))
 _REFUNDED = ", ".join(f"'{state}'" for state in sorted(REFUNDED_STATES))
-_AWAITING = "'submitted', 'submitting'"  # the states a job's image may arrive in
+# The states a job's image may arrive in.
+_AWAITING = ", ".join(f"'{state}'" for state in (JobState.SUBMITTED, JobState.SUBMITTING))
 
 # The new job, inserted only if its request is new and it breaks no limit (`_guards`): the check
 # and the insert are one statement.
