@@ -22,7 +22,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.botproc import BotProcess
-from bench.scenarios import Scenario, ideal_schedule, steady_rate_makespan
+from bench.scenarios import (
+    Scenario,
+    ideal_schedule,
+    steady_rate_makespan,
+    submit_bound_makespan,
+)
 from tests.e2e.harness import bot_environment
 from tests.fakes.telegram import ApiCall, TelegramEmulator
 from tests.fakes.yandexart import YandexArtEmulator
@@ -70,6 +75,8 @@ class RunFigures:
     bot_exit_code: int | None = None
     makespan: float | None = None
     ideal_makespan: float = 0.0
+    # The best makespan this run's own submit times allow (bench.scenarios.submit_bound_makespan)
+    submit_bound_makespan: float | None = None
     steady_rate_makespan: float = 0.0
     ready_to_photo: list[float] = field(default_factory=list)
     ideal_ready_to_photo: list[float] = field(default_factory=list)
@@ -386,10 +393,13 @@ def measure(figures: RunFigures, scenario: Scenario, commands: list[Command],
     figures.telegram_429 = sum(1 for call in calls if call.status == 429)
 
     ready_at: dict[int, float] = {}
+    submitted_at: dict[int, float] = {}
     for operation in yandex.operations.values():
         token = token_of(operation.prompt)
         if token is not None:
             ready_at[token] = min(ready_at.get(token, operation.ready_at), operation.ready_at)
+            submitted_at[token] = min(submitted_at.get(token, operation.created_at),
+                                      operation.created_at)
     # Billed: every operation created since the first draw (the warm-up's are done by then).
     figures.billed = sum(1 for op in yandex.operations.values() if op.created_at >= first)
     submits = [r for r in requests if r.endpoint in ("submit", "images")]
@@ -402,6 +412,9 @@ def measure(figures: RunFigures, scenario: Scenario, commands: list[Command],
     figures.duplicate_photos = sum(max(0, len(calls) - 1) for calls in photos.values())
     if figures.delivered == len(commands):
         figures.makespan = max(photos[c.index][0].at for c in commands) - first
+        figures.submit_bound_makespan = submit_bound_makespan(
+            scenario, [submitted_at[c.index] - first for c in commands],
+            [ready_at[c.index] - submitted_at[c.index] for c in commands])
     for command in commands:
         delivered = photos.get(command.index)
         if delivered and command.index in ready_at:

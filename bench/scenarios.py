@@ -203,6 +203,18 @@ def ideal_schedule(scenario: Scenario, arrivals: Sequence[float], generation: Se
     return [IdealDraw(submit[i], ready[i], poll[i], photo[i]) for i in range(count)]
 
 
+def submit_bound_makespan(scenario: Scenario, submits: Sequence[float],
+                          generation: Sequence[float]) -> float:
+    """The best makespan a run's own submit times allow: the ideal above with each draw
+    submitted when that run submitted it (the quota already kept by those times), each image
+    found the moment it is ready and sent as soon as the limits allow. The gap between the
+    ideal and this is the run's intake (how late its submits left); the gap between this and
+    the run's makespan is finding and sending the images."""
+    unquoted = replace(scenario, submits_per_minute=None)
+    return max((draw.photo for draw in ideal_schedule(unquoted, submits, generation)),
+               default=0.0)
+
+
 def steady_rate_makespan(scenario: Scenario, generation: Sequence[float]) -> float:
     """The issue's rule of thumb, N / submit quota + generation time (mean), for comparison."""
     mean = sum(generation) / len(generation) if generation else 0.0
