@@ -93,8 +93,11 @@ class RollingWindowLimiter:
         self._recover(now)
         if self._waiters or now < self._paused_until:
             return 0
-        counted = sum(1 for stamp in self._stamps if stamp.at + self.window > now)
-        return max(0, self.effective_limit - counted)
+        # The rule of `_wait`: the oldest requests must all have left the window before the
+        # ones behind them stop counting (answers may come back out of order).
+        left = next((index for index, stamp in enumerate(self._stamps)
+                     if stamp.at + self.window > now), len(self._stamps))
+        return max(0, self.effective_limit - (len(self._stamps) - left))
 
     def idle(self) -> bool:
         """Nobody waits and nothing it remembers still counts: it can be dropped."""

@@ -206,6 +206,18 @@ async def test_a_request_counts_from_its_answer_when_the_answer_is_reported() ->
     assert limiter.delay() == pytest.approx(0.005)
 
 
+async def test_room_agrees_with_acquire_when_answers_come_out_of_order() -> None:
+    clock = FakeClock()
+    limiter = RollingWindowLimiter(2, 1.0, clock=clock)
+    first = await limiter.acquire()
+    await limiter.acquire()  # answered at once
+    clock.now += 0.9
+    limiter.done(first)  # the older request answered last
+    clock.now += 0.2  # the second has left the window, the first still counts
+    assert limiter.delay() > 0
+    assert limiter.room() == 0  # as acquire() would: the oldest has not left yet
+
+
 async def test_answers_out_of_order_count_the_latest() -> None:
     clock = FakeClock()
     limiter = RollingWindowLimiter(2, 1.0, clock=clock)
