@@ -70,6 +70,17 @@ async def pragma(database: Database, name: str) -> object:
     return row[0]
 
 
+@contextlib.asynccontextmanager
+async def traced(database: Database) -> AsyncIterator[list[str]]:
+    """The statements run inside, each a trip to aiosqlite's thread."""
+    statements: list[str] = []
+    await database._connection.set_trace_callback(statements.append)
+    try:
+        yield statements
+    finally:
+        await database._connection.set_trace_callback(None)  # type: ignore[arg-type]  # (removes it)
+
+
 async def count_rows(database: Database, table: str) -> int:
     async with database.reading() as connection, \
             connection.execute(f"SELECT count(*) FROM {table}") as cursor:
@@ -432,10 +443,8 @@ async def test_store_image_returns_the_generated_job_in_two_statements(
 ) -> None:
     job = await created(jobs, "a")
     await advance(jobs, job, JobState.SUBMITTED)
-    statements: list[str] = []
-    await database._connection.set_trace_callback(statements.append)
-    stored = await jobs.store_image(job.id, b"img")
-    await database._connection.set_trace_callback(None)  # type: ignore[arg-type]  # (removes it)
+    async with traced(database) as statements:
+        stored = await jobs.store_image(job.id, b"img")
     assert stored is not None and stored.state is JobState.GENERATED
     assert stored.generated_at is not None and stored.operation_id == "op"
     # Two trips to aiosqlite's thread: the image, then the state (no BEGIN, COMMIT or read).
@@ -455,10 +464,8 @@ async def test_mark_delivered_drops_image(jobs: SqliteJobRepository, database: D
     job = await created(jobs, "a")
     assert not await jobs.mark_delivered(job.id)
     await advance(jobs, job, JobState.GENERATED)
-    statements: list[str] = []
-    await database._connection.set_trace_callback(statements.append)
-    assert await jobs.mark_delivered(job.id)
-    await database._connection.set_trace_callback(None)  # type: ignore[arg-type]  # (removes it)
+    async with traced(database) as statements:
+        assert await jobs.mark_delivered(job.id)
     # Two trips to aiosqlite's thread: the state, then the image (no BEGIN and COMMIT).
     assert [statement.split()[0] for statement in statements] == ["UPDATE", "DELETE"]
     assert await jobs.image(job.id) is None
@@ -606,11 +613,9 @@ async def test_a_new_job_takes_two_statements_with_its_limits_checked(
     # Each statement is a trip to aiosqlite's thread, and with 200 /draws at once the trips
     # queue up on the one connection: the admins' rules, then the guarded insert (no BEGIN and
     # COMMIT: one statement is atomic on its own).
-    statements: list[str] = []
-    await database._connection.set_trace_callback(statements.append)
     policy = LimitPolicy(user_daily=5, chat_daily=5, global_daily=50, max_active=2)
-    result = await jobs.create(new_job("k1"), lambda rules: policy)
-    await database._connection.set_trace_callback(None)  # type: ignore[arg-type]  # (removes it)
+    async with traced(database) as statements:
+        result = await jobs.create(new_job("k1"), lambda rules: policy)
     assert isinstance(result, Created)
     assert len(statements) == 2, statements
     assert statements[1].startswith("\nINSERT INTO jobs"), statements
